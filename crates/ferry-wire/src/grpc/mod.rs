@@ -1,0 +1,1 @@
+//! gRPC over HTTP/2: message framing, headers, status, metadata, timeouts.
