@@ -136,12 +136,20 @@ pub struct ConnectionError {
 impl ConnectionError {
     /// A connection error caused by something the peer sent.
     pub fn remote(reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
-        ConnectionError { reason, initiator: Initiator::Remote, detail: detail.into() }
+        ConnectionError {
+            reason,
+            initiator: Initiator::Remote,
+            detail: detail.into(),
+        }
     }
 
     /// A connection error raised by the library (a limit or timer).
     pub fn library(reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
-        ConnectionError { reason, initiator: Initiator::Library, detail: detail.into() }
+        ConnectionError {
+            reason,
+            initiator: Initiator::Library,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -152,7 +160,11 @@ impl fmt::Display for ConnectionError {
             Initiator::Library => "closed locally",
             Initiator::Remote => "peer error",
         };
-        write!(f, "connection error {} ({who}): {}", self.reason, self.detail)
+        write!(
+            f,
+            "connection error {} ({who}): {}",
+            self.reason, self.detail
+        )
     }
 }
 
@@ -174,8 +186,17 @@ pub struct StreamError {
 
 impl StreamError {
     /// A stream error caused by something the peer sent.
-    pub fn remote(stream_id: StreamId, reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
-        StreamError { stream_id, reason, initiator: Initiator::Remote, detail: detail.into() }
+    pub fn remote(
+        stream_id: StreamId,
+        reason: Reason,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        StreamError {
+            stream_id,
+            reason,
+            initiator: Initiator::Remote,
+            detail: detail.into(),
+        }
     }
 }
 

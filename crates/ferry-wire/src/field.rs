@@ -27,7 +27,11 @@ pub struct HeaderField {
 impl HeaderField {
     /// A field that may be compressed normally.
     pub fn new(name: impl Into<Bytes>, value: impl Into<Bytes>) -> HeaderField {
-        HeaderField { name: name.into(), value: value.into(), sensitive: false }
+        HeaderField {
+            name: name.into(),
+            value: value.into(),
+            sensitive: false,
+        }
     }
 
     /// A field from two static strings, with no allocation.
@@ -41,7 +45,11 @@ impl HeaderField {
 
     /// A field whose value must never be indexed (credentials, tokens).
     pub fn sensitive(name: impl Into<Bytes>, value: impl Into<Bytes>) -> HeaderField {
-        HeaderField { name: name.into(), value: value.into(), sensitive: true }
+        HeaderField {
+            name: name.into(),
+            value: value.into(),
+            sensitive: true,
+        }
     }
 
     /// The size HPACK and SETTINGS_MAX_HEADER_LIST_SIZE count for this field:
@@ -73,7 +81,10 @@ mod tests {
 
     #[test]
     fn size_counts_overhead() {
-        assert_eq!(HeaderField::from_static("te", "trailers").size(), 2 + 8 + 32);
+        assert_eq!(
+            HeaderField::from_static("te", "trailers").size(),
+            2 + 8 + 32
+        );
     }
 
     #[test]

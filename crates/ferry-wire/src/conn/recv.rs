@@ -1,0 +1,636 @@
+//! The receive side: bytes from the socket become frames, frames become
+//! state changes and events.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::config::SMALL_WINDOW_UPDATE;
+use super::validate::{self, Section};
+use super::{Connection, Event, PREFACE, PartialBlock, Phase, Role, Shutdown, State, Stream};
+use super::{
+    KEEPALIVE_PING, SHUTDOWN_PING, bdp::BDP_PING, flow_control::RecvWindow,
+    flow_control::SendWindow,
+};
+use crate::frame::{self, Frame, FrameHeader, HEADER_LEN};
+use crate::{ConnectionError, Error, Initiator, Reason, StreamError, StreamId};
+
+type Result<T = ()> = std::result::Result<T, Error>;
+
+fn conn_err(reason: Reason, detail: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::Connection(ConnectionError::remote(reason, detail))
+}
+
+fn stream_err(
+    id: StreamId,
+    reason: Reason,
+    detail: impl Into<std::borrow::Cow<'static, str>>,
+) -> Error {
+    Error::Stream(StreamError::remote(id, reason, detail))
+}
+
+fn calm(detail: &'static str) -> Error {
+    Error::Connection(ConnectionError::library(Reason::ENHANCE_YOUR_CALM, detail))
+}
+
+impl Connection {
+    /// Feeds bytes read from the socket. Complete frames are processed at
+    /// once; a partial frame waits for the rest. Errors surface as events.
+    pub fn handle_input(&mut self, mut data: &[u8], now: Instant) {
+        if self.closed {
+            return;
+        }
+        if let Phase::Preface(matched) = self.phase {
+            let take = (PREFACE.len() - matched).min(data.len());
+            if data[..take] != PREFACE[matched..matched + take] {
+                return self.fail(ConnectionError::remote(
+                    Reason::PROTOCOL_ERROR,
+                    "invalid connection preface",
+                ));
+            }
+            data = &data[take..];
+            self.phase = if matched + take == PREFACE.len() {
+                Phase::FirstSettings
+            } else {
+                Phase::Preface(matched + take)
+            };
+            if data.is_empty() {
+                return;
+            }
+        }
+        self.inbuf.extend_from_slice(data);
+        while !self.closed && self.inbuf.len() >= HEADER_LEN {
+            let mut raw = [0u8; HEADER_LEN];
+            raw.copy_from_slice(&self.inbuf[..HEADER_LEN]);
+            let head = FrameHeader::decode(&raw);
+            if head.length > self.config.max_frame_size {
+                return self.fail(ConnectionError::remote(
+                    Reason::FRAME_SIZE_ERROR,
+                    format!(
+                        "frame of {} bytes exceeds SETTINGS_MAX_FRAME_SIZE {}",
+                        head.length, self.config.max_frame_size
+                    ),
+                ));
+            }
+            let total = HEADER_LEN + head.length as usize;
+            if self.inbuf.len() < total {
+                self.inbuf.reserve(total - self.inbuf.len());
+                break;
+            }
+            let mut bytes = self.inbuf.split_to(total);
+            let payload = bytes.split_off(HEADER_LEN).freeze();
+            match self.recv_frame(head, payload, now) {
+                Ok(()) => {}
+                Err(Error::Connection(e)) => self.fail(e),
+                Err(Error::Stream(e)) => self.stream_error(e, now),
+            }
+        }
+    }
+
+    fn recv_frame(&mut self, head: FrameHeader, payload: Bytes, now: Instant) -> Result {
+        self.last_recv = now;
+        self.keepalive_deadline = None;
+        if let Some(partial) = &self.partial {
+            if head.kind != frame::kind::CONTINUATION || head.stream_id != partial.stream_id {
+                return Err(conn_err(
+                    Reason::PROTOCOL_ERROR,
+                    format!("expected CONTINUATION for stream {}", partial.stream_id),
+                ));
+            }
+        }
+        let frame = Frame::decode(head, payload).map_err(|e| e.into_error())?;
+        if self.phase == Phase::FirstSettings {
+            match &frame {
+                Frame::Settings(s) if !s.ack => {
+                    self.phase = Phase::Open;
+                    self.handshake_deadline = None;
+                }
+                _ => {
+                    return Err(conn_err(
+                        Reason::PROTOCOL_ERROR,
+                        "first frame is not SETTINGS",
+                    ));
+                }
+            }
+        }
+        match frame {
+            Frame::Data(d) => self.recv_data(d, now),
+            Frame::Headers(h) => self.recv_headers(h, now),
+            Frame::Priority(_) | Frame::Unknown(_) => Ok(()),
+            Frame::RstStream(r) => self.recv_reset(r, now),
+            Frame::Settings(s) => self.recv_settings(s, now),
+            Frame::PushPromise(_) => Err(conn_err(
+                Reason::PROTOCOL_ERROR,
+                "PUSH_PROMISE while push is disabled",
+            )),
+            Frame::Ping(p) => self.recv_ping(p, now),
+            Frame::GoAway(g) => {
+                self.recv_goaway(g);
+                Ok(())
+            }
+            Frame::WindowUpdate(w) => self.recv_window_update(w, now),
+            Frame::Continuation(c) => self.recv_continuation(c, now),
+        }
+    }
+
+    fn recv_headers(&mut self, h: frame::Headers, now: Instant) -> Result {
+        if h.end_headers {
+            return self.recv_header_block(h.stream_id, h.fragment, h.end_stream);
+        }
+        if h.fragment.is_empty() && !self.buckets.empty_frames.take(now) {
+            return Err(calm("too many empty frames"));
+        }
+        self.check_block_size(h.fragment.len())?;
+        self.partial = Some(PartialBlock {
+            stream_id: h.stream_id,
+            block: BytesMut::from(&h.fragment[..]),
+            end_stream: h.end_stream,
+            continuations: 0,
+        });
+        Ok(())
+    }
+
+    fn recv_continuation(&mut self, c: frame::Continuation, now: Instant) -> Result {
+        let Some(partial) = self.partial.as_mut() else {
+            return Err(conn_err(
+                Reason::PROTOCOL_ERROR,
+                "CONTINUATION without HEADERS",
+            ));
+        };
+        partial.continuations += 1;
+        partial.block.extend_from_slice(&c.fragment);
+        let (count, size) = (partial.continuations, partial.block.len());
+        if count > self.config.max_continuation_frames {
+            return Err(calm("too many CONTINUATION frames in one header block"));
+        }
+        self.check_block_size(size)?;
+        if c.fragment.is_empty() && !c.end_headers && !self.buckets.empty_frames.take(now) {
+            return Err(calm("too many empty frames"));
+        }
+        if !c.end_headers {
+            return Ok(());
+        }
+        let Some(partial) = self.partial.take() else {
+            return Ok(());
+        };
+        self.recv_header_block(
+            partial.stream_id,
+            partial.block.freeze(),
+            partial.end_stream,
+        )
+    }
+
+    /// A compressed block larger than twice the header-list limit cannot
+    /// decode to an acceptable list; stop buffering it (CONTINUATION flood).
+    fn check_block_size(&self, size: usize) -> Result {
+        if size > (self.config.max_header_list_size as usize).saturating_mul(2) {
+            return Err(calm("header block too large"));
+        }
+        Ok(())
+    }
+
+    /// A complete header block for `id`. It is always decoded, even for a
+    /// stream we will ignore, so the HPACK table stays in step with the
+    /// peer's.
+    fn recv_header_block(&mut self, id: StreamId, block: Bytes, end_stream: bool) -> Result {
+        let mut fields = std::mem::take(&mut self.decoded);
+        fields.clear();
+        let too_large = match self.decoder.decode(&block, &mut fields) {
+            Ok(()) => false,
+            Err(e) if !e.is_connection_error() => true,
+            Err(e) => return Err(conn_err(Reason::COMPRESSION_ERROR, format!("HPACK: {e:?}"))),
+        };
+        if let Some(stream) = self.streams.get_mut(&id) {
+            if !stream.state.can_recv() {
+                return Err(stream_err(
+                    id,
+                    Reason::STREAM_CLOSED,
+                    "HEADERS after END_STREAM",
+                ));
+            }
+            if too_large {
+                return Err(stream_err(
+                    id,
+                    Reason::ENHANCE_YOUR_CALM,
+                    "header list too large",
+                ));
+            }
+            let section = if stream.headers_received {
+                Section::Trailers
+            } else {
+                Section::Response
+            };
+            if section == Section::Trailers && !end_stream {
+                return Err(stream_err(
+                    id,
+                    Reason::PROTOCOL_ERROR,
+                    "trailers without END_STREAM",
+                ));
+            }
+            let checked = validate::check(&fields, section)
+                .map_err(|why| stream_err(id, Reason::PROTOCOL_ERROR, why))?;
+            if section == Section::Response {
+                if checked.informational {
+                    if end_stream {
+                        return Err(stream_err(
+                            id,
+                            Reason::PROTOCOL_ERROR,
+                            "1xx response with END_STREAM",
+                        ));
+                    }
+                    return Ok(());
+                }
+                stream.headers_received = true;
+                stream.content_left = checked.content_length;
+                if end_stream && stream.content_left.is_some_and(|n| n != 0) {
+                    return Err(stream_err(
+                        id,
+                        Reason::PROTOCOL_ERROR,
+                        "body shorter than content-length",
+                    ));
+                }
+                self.events.push_back(Event::Headers {
+                    stream_id: id,
+                    headers: fields,
+                    end_stream,
+                });
+            } else {
+                if stream.content_left.is_some_and(|n| n != 0) {
+                    return Err(stream_err(
+                        id,
+                        Reason::PROTOCOL_ERROR,
+                        "body shorter than content-length",
+                    ));
+                }
+                self.events.push_back(Event::Trailers {
+                    stream_id: id,
+                    trailers: fields,
+                });
+            }
+            if end_stream {
+                stream.state = stream.state.recv_end();
+                self.remove_if_closed(id);
+            }
+            return Ok(());
+        }
+        self.decoded = fields;
+        let remote_parity = match self.role {
+            Role::Server => id.is_client_initiated(),
+            Role::Client => id.is_server_initiated(),
+        };
+        if !remote_parity {
+            if self.is_idle(id) {
+                return Err(conn_err(
+                    Reason::PROTOCOL_ERROR,
+                    format!("HEADERS on idle stream {id}"),
+                ));
+            }
+            // A stream of ours that already closed (we may have reset it).
+            return Ok(());
+        }
+        if self.role == Role::Client {
+            return Err(conn_err(Reason::PROTOCOL_ERROR, "server opened a stream"));
+        }
+        if id <= self.last_remote_id {
+            // Closed earlier (RFC 9113 §5.1.1: ids never go back). Frames
+            // may still be in flight after we reset it; ignore them.
+            return Ok(());
+        }
+        self.last_remote_id = id;
+        if self.goaway_sent.is_some_and(|last| id > last) {
+            // After our final GOAWAY: never processed, the client retries.
+            return Ok(());
+        }
+        if too_large {
+            return Err(stream_err(
+                id,
+                Reason::ENHANCE_YOUR_CALM,
+                "header list too large",
+            ));
+        }
+        if self.remote_open >= self.config.max_concurrent_streams {
+            return Err(stream_err(
+                id,
+                Reason::REFUSED_STREAM,
+                "concurrent stream limit reached",
+            ));
+        }
+        let checked = validate::check(&self.decoded, Section::Request)
+            .map_err(|why| stream_err(id, Reason::PROTOCOL_ERROR, why))?;
+        if end_stream && checked.content_length.is_some_and(|n| n != 0) {
+            return Err(stream_err(
+                id,
+                Reason::PROTOCOL_ERROR,
+                "body shorter than content-length",
+            ));
+        }
+        let stream = Stream {
+            state: State::opened(false, end_stream),
+            local: false,
+            send: SendWindow::new(self.remote.initial_window),
+            recv: RecvWindow::new(self.local_initial_window),
+            queue: Default::default(),
+            queued_bytes: 0,
+            end_queued: false,
+            headers_sent: false,
+            headers_received: true,
+            in_ready: false,
+            writer_waiting: false,
+            content_left: checked.content_length,
+            boost_extra: 0,
+        };
+        self.streams.insert(id, stream);
+        self.remote_open += 1;
+        self.idle_since = None;
+        let headers = std::mem::take(&mut self.decoded);
+        self.events.push_back(Event::StreamOpened {
+            stream_id: id,
+            headers,
+            end_stream,
+        });
+        Ok(())
+    }
+
+    fn recv_data(&mut self, d: frame::Data, now: Instant) -> Result {
+        let id = d.stream_id;
+        let len = d.flow_len();
+        if d.payload.is_empty() && !d.end_stream && !self.buckets.empty_frames.take(now) {
+            return Err(calm("too many empty frames"));
+        }
+        // The connection window counts every DATA frame, whatever its stream.
+        if self.conn_recv.recv(len).is_err() {
+            return Err(conn_err(
+                Reason::FLOW_CONTROL_ERROR,
+                "DATA exceeds the connection window",
+            ));
+        }
+        if len > 0 {
+            if let Some(bdp) = self.bdp.as_mut() {
+                if bdp.on_data(len, now) {
+                    self.queue_control(Frame::Ping(frame::Ping {
+                        ack: false,
+                        payload: BDP_PING,
+                    }));
+                }
+            }
+        }
+        let Some(stream) = self.streams.get_mut(&id) else {
+            self.release_connection(u64::from(len));
+            if self.is_idle(id) {
+                return Err(conn_err(
+                    Reason::PROTOCOL_ERROR,
+                    format!("DATA on idle stream {id}"),
+                ));
+            }
+            return Ok(());
+        };
+        let problem = if !stream.state.can_recv() {
+            Some((Reason::STREAM_CLOSED, "DATA after END_STREAM"))
+        } else if !stream.headers_received {
+            Some((Reason::PROTOCOL_ERROR, "DATA before HEADERS"))
+        } else if stream.recv.recv(len).is_err() {
+            Some((Reason::FLOW_CONTROL_ERROR, "DATA exceeds the stream window"))
+        } else {
+            None
+        };
+        if let Some((reason, why)) = problem {
+            self.release_connection(u64::from(len));
+            return Err(stream_err(id, reason, why));
+        }
+        let body = d.payload.len() as u64;
+        if let Some(left) = stream.content_left.as_mut() {
+            if body > *left || (d.end_stream && body != *left) {
+                return Err(stream_err(
+                    id,
+                    Reason::PROTOCOL_ERROR,
+                    "body length differs from content-length",
+                ));
+            }
+            *left -= body;
+        }
+        // Padding is ours to give back at once; the payload waits for the
+        // application.
+        let padding = u64::from(len) - body;
+        if padding > 0 {
+            if let Some(increment) = stream.recv.release(padding) {
+                self.queue_window_update(id, increment);
+            }
+            self.release_connection(padding);
+        }
+        self.events.push_back(Event::Data {
+            stream_id: id,
+            data: d.payload,
+            end_stream: d.end_stream,
+        });
+        if d.end_stream {
+            if let Some(stream) = self.streams.get_mut(&id) {
+                stream.state = stream.state.recv_end();
+            }
+            self.remove_if_closed(id);
+        }
+        Ok(())
+    }
+
+    pub(super) fn release_connection(&mut self, n: u64) {
+        if let Some(increment) = self.conn_recv.release(n) {
+            self.queue_window_update(StreamId::ZERO, increment);
+        }
+    }
+
+    fn recv_reset(&mut self, r: frame::RstStream, now: Instant) -> Result {
+        if self.is_idle(r.stream_id) {
+            return Err(conn_err(
+                Reason::PROTOCOL_ERROR,
+                format!("RST_STREAM on idle stream {}", r.stream_id),
+            ));
+        }
+        let remote_opened = self.streams.get(&r.stream_id).map(|s| !s.local);
+        let Some(remote_opened) = remote_opened else {
+            return Ok(());
+        };
+        if remote_opened && !self.buckets.remote_resets.take(now) {
+            return Err(calm("too many streams reset by the peer (rapid reset)"));
+        }
+        self.remove_stream(r.stream_id);
+        self.events.push_back(Event::Reset(StreamError {
+            stream_id: r.stream_id,
+            reason: r.reason,
+            initiator: Initiator::Remote,
+            detail: "stream reset by peer".into(),
+        }));
+        Ok(())
+    }
+
+    fn recv_settings(&mut self, s: frame::Settings, now: Instant) -> Result {
+        if s.ack {
+            if self.settings_ack_deadline.take().is_some() && !self.first_settings_acked {
+                self.first_settings_acked = true;
+                self.decoder
+                    .set_max_table_size(self.config.header_table_size as usize);
+            }
+            return Ok(());
+        }
+        if !self.buckets.settings.take(now) {
+            return Err(calm("too many SETTINGS frames"));
+        }
+        if s.enable_push == Some(true) && self.role == Role::Client {
+            return Err(conn_err(
+                Reason::PROTOCOL_ERROR,
+                "server sent SETTINGS_ENABLE_PUSH = 1",
+            ));
+        }
+        if let Some(size) = s.header_table_size {
+            self.remote.header_table_size = size;
+            self.encoder.set_max_table_size(size as usize);
+        }
+        if let Some(max) = s.max_concurrent_streams {
+            self.remote.max_concurrent_streams = max;
+            if self.waiting_for_capacity && self.local_open < max {
+                self.waiting_for_capacity = false;
+                self.events.push_back(Event::StreamsAvailable);
+            }
+        }
+        if let Some(window) = s.initial_window_size {
+            let delta = i64::from(window) - i64::from(self.remote.initial_window);
+            self.remote.initial_window = window;
+            for stream in self.streams.values_mut() {
+                if stream.send.apply_delta(delta).is_err() {
+                    return Err(conn_err(
+                        Reason::FLOW_CONTROL_ERROR,
+                        "SETTINGS_INITIAL_WINDOW_SIZE overflows a window",
+                    ));
+                }
+            }
+            if delta > 0 {
+                self.schedule_all();
+            }
+        }
+        if let Some(size) = s.max_frame_size {
+            self.remote.max_frame_size = size;
+        }
+        if let Some(size) = s.max_header_list_size {
+            self.remote.max_header_list_size = size;
+        }
+        self.queue_control(Frame::Settings(frame::Settings::ack()));
+        let snapshot = self.remote_settings();
+        self.events.push_back(Event::SettingsChanged(snapshot));
+        Ok(())
+    }
+
+    fn recv_ping(&mut self, p: frame::Ping, now: Instant) -> Result {
+        if !p.ack {
+            if !self.buckets.pings.take(now) {
+                return Err(calm("too many PINGs"));
+            }
+            self.queue_control(Frame::Ping(frame::Ping {
+                ack: true,
+                payload: p.payload,
+            }));
+            return Ok(());
+        }
+        match p.payload {
+            BDP_PING => {
+                let grown = self.bdp.as_mut().and_then(|b| b.on_ack(now));
+                if let Some(window) = grown {
+                    self.grow_windows(window);
+                }
+            }
+            SHUTDOWN_PING => {
+                if matches!(self.shutdown, Shutdown::AwaitPing(_)) {
+                    self.final_goaway();
+                }
+            }
+            KEEPALIVE_PING => {}
+            payload => self.events.push_back(Event::PingAck { payload }),
+        }
+        Ok(())
+    }
+
+    /// The bandwidth-delay estimate grew: new streams start with the larger
+    /// window (SETTINGS), open ones get the difference (the same SETTINGS
+    /// does that for them on the peer's side), and the connection window
+    /// grows with them.
+    fn grow_windows(&mut self, window: u32) {
+        if window <= self.local_initial_window {
+            return;
+        }
+        self.local_initial_window = window;
+        self.queue_control(Frame::Settings(frame::Settings {
+            initial_window_size: Some(window),
+            ..frame::Settings::default()
+        }));
+        if self.settings_ack_deadline.is_none() {
+            self.settings_ack_deadline = Some(self.last_recv + self.config.settings_timeout);
+        }
+        for stream in self.streams.values_mut() {
+            stream.recv.grow_by_settings(window);
+        }
+        let target = self.conn_recv.target().max(window);
+        if let Some(increment) = self.conn_recv.set_target(target) {
+            self.queue_window_update(StreamId::ZERO, increment);
+        }
+    }
+
+    fn recv_goaway(&mut self, g: frame::GoAway) {
+        let last = match self.goaway_received {
+            Some((prev, _)) => prev.min(g.last_stream_id),
+            None => g.last_stream_id,
+        };
+        self.goaway_received = Some((last, g.reason));
+        let mut refused: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(id, s)| s.local && **id > last)
+            .map(|(id, _)| *id)
+            .collect();
+        refused.sort_unstable();
+        for id in refused {
+            self.remove_stream(id);
+            self.events.push_back(Event::Reset(StreamError {
+                stream_id: id,
+                reason: Reason::REFUSED_STREAM,
+                initiator: Initiator::Remote,
+                detail: "not processed: above the peer's GOAWAY last-stream-id".into(),
+            }));
+        }
+        self.events.push_back(Event::GoAway {
+            last_stream_id: g.last_stream_id,
+            reason: g.reason,
+            debug_data: g.debug_data,
+        });
+        self.check_drained();
+    }
+
+    fn recv_window_update(&mut self, w: frame::WindowUpdate, now: Instant) -> Result {
+        if w.increment < SMALL_WINDOW_UPDATE && !self.buckets.small_window_updates.take(now) {
+            return Err(calm("too many small WINDOW_UPDATEs (window dribble)"));
+        }
+        if w.stream_id.is_zero() {
+            if self.conn_send.increase(w.increment).is_err() {
+                return Err(conn_err(
+                    Reason::FLOW_CONTROL_ERROR,
+                    "connection window overflow",
+                ));
+            }
+            return Ok(());
+        }
+        if let Some(stream) = self.streams.get_mut(&w.stream_id) {
+            if stream.send.increase(w.increment).is_err() {
+                return Err(stream_err(
+                    w.stream_id,
+                    Reason::FLOW_CONTROL_ERROR,
+                    "stream window overflow",
+                ));
+            }
+            self.schedule(w.stream_id);
+            return Ok(());
+        }
+        if self.is_idle(w.stream_id) {
+            return Err(conn_err(
+                Reason::PROTOCOL_ERROR,
+                format!("WINDOW_UPDATE on idle stream {}", w.stream_id),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,370 @@
+//! The send side: what the application asks to send, and the scheduler that
+//! turns queued data into frames within both flow-control windows.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::flow_control::{RecvWindow, SendWindow};
+use super::{
+    Connection, Event, OpenError, Outgoing, Role, STREAM_ID_RESERVE, SendError, State, Stream,
+};
+use super::{Shutdown, write_headers};
+use crate::frame::{self, Frame};
+use crate::{HeaderField, Reason, StreamId};
+
+impl Connection {
+    /// Client: opens a stream by sending its request headers. Nothing is
+    /// sent on error, so the call may go to another connection.
+    pub fn open_stream(
+        &mut self,
+        headers: &[HeaderField],
+        end_stream: bool,
+    ) -> Result<StreamId, OpenError> {
+        if self.role != Role::Client {
+            return Err(OpenError::NotClient);
+        }
+        if self.closed {
+            return Err(OpenError::Closed);
+        }
+        if self.goaway_received.is_some()
+            || self.goaway_sent.is_some()
+            || self.shutdown != Shutdown::None
+        {
+            return Err(OpenError::GoingAway);
+        }
+        let id = self.next_local_id.ok_or(OpenError::IdsExhausted)?;
+        if self.local_open >= self.remote.max_concurrent_streams {
+            self.waiting_for_capacity = true;
+            return Err(OpenError::AtCapacity);
+        }
+        self.next_local_id = id.next();
+        if !self.ids_low_reported && id.as_u32() >= StreamId::MAX.as_u32() - 2 * STREAM_ID_RESERVE {
+            self.ids_low_reported = true;
+            self.events.push_back(Event::StreamIdsExhausted);
+        }
+        write_headers(
+            &mut self.encoder,
+            &mut self.block_buf,
+            self.remote.max_frame_size,
+            id,
+            headers,
+            end_stream,
+            &mut self.control,
+        );
+        self.buckets.pings.fill();
+        let stream = Stream {
+            state: State::opened(end_stream, false),
+            local: true,
+            send: SendWindow::new(self.remote.initial_window),
+            recv: RecvWindow::new(self.local_initial_window),
+            queue: Default::default(),
+            queued_bytes: 0,
+            end_queued: end_stream,
+            headers_sent: true,
+            headers_received: false,
+            in_ready: false,
+            writer_waiting: false,
+            content_left: None,
+            boost_extra: 0,
+        };
+        self.streams.insert(id, stream);
+        self.local_open += 1;
+        self.idle_since = None;
+        Ok(id)
+    }
+
+    /// Server: sends the response headers of a stream. With `end_stream`
+    /// this is a Trailers-Only response and the stream's sending side ends.
+    pub fn send_headers(
+        &mut self,
+        stream_id: StreamId,
+        headers: &[HeaderField],
+        end_stream: bool,
+    ) -> Result<(), SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        let stream = self
+            .streams
+            .get_mut(&stream_id)
+            .ok_or(SendError::UnknownStream)?;
+        if stream.headers_sent {
+            return Err(SendError::HeadersAlreadySent);
+        }
+        if stream.end_queued || !stream.state.can_send() {
+            return Err(SendError::Finished);
+        }
+        stream.headers_sent = true;
+        if end_stream {
+            stream.end_queued = true;
+            stream.state = stream.state.send_end();
+        }
+        write_headers(
+            &mut self.encoder,
+            &mut self.block_buf,
+            self.remote.max_frame_size,
+            stream_id,
+            headers,
+            end_stream,
+            &mut self.control,
+        );
+        self.buckets.pings.fill();
+        self.remove_if_closed(stream_id);
+        Ok(())
+    }
+
+    /// Queues body bytes. They go out as the peer's windows allow, in fair
+    /// turns with other streams. Check [`Connection::send_capacity`] (or wait
+    /// for [`Event::Writable`]) before queueing more than
+    /// [`Config::stream_send_buffer`](super::Config::stream_send_buffer).
+    pub fn send_data(
+        &mut self,
+        stream_id: StreamId,
+        data: Bytes,
+        end_stream: bool,
+    ) -> Result<(), SendError> {
+        let limit = self.config.stream_send_buffer;
+        let stream = self.sendable(stream_id)?;
+        stream.queued_bytes += data.len();
+        if stream.queued_bytes >= limit {
+            stream.writer_waiting = true;
+        }
+        stream.end_queued = end_stream;
+        stream.queue.push_back(Outgoing::Data { data, end_stream });
+        self.schedule(stream_id);
+        Ok(())
+    }
+
+    /// Queues trailers, which end our side of the stream after the queued
+    /// data.
+    pub fn send_trailers(
+        &mut self,
+        stream_id: StreamId,
+        trailers: Vec<HeaderField>,
+    ) -> Result<(), SendError> {
+        let stream = self.sendable(stream_id)?;
+        stream.end_queued = true;
+        stream.queue.push_back(Outgoing::Trailers(trailers));
+        self.schedule(stream_id);
+        Ok(())
+    }
+
+    fn sendable(&mut self, stream_id: StreamId) -> Result<&mut Stream, SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        let stream = self
+            .streams
+            .get_mut(&stream_id)
+            .ok_or(SendError::UnknownStream)?;
+        if !stream.headers_sent {
+            return Err(SendError::HeadersNotSent);
+        }
+        if stream.end_queued || !stream.state.can_send() {
+            return Err(SendError::Finished);
+        }
+        Ok(stream)
+    }
+
+    /// Resets a stream (the application cancelled it): RST_STREAM goes out,
+    /// queued data is dropped. Unknown streams are ignored.
+    pub fn reset_stream(&mut self, stream_id: StreamId, reason: Reason) {
+        if self.closed {
+            return;
+        }
+        if self.remove_stream(stream_id).is_some() {
+            self.queue_control(Frame::RstStream(frame::RstStream { stream_id, reason }));
+        }
+    }
+
+    /// The application consumed `n` bytes of a stream's data: the peer may
+    /// send that much more (batched into WINDOW_UPDATEs, see
+    /// `flow_control.rs`). Unknown streams are ignored: their credit was
+    /// returned when they closed.
+    pub fn release_capacity(&mut self, stream_id: StreamId, n: usize) {
+        if self.closed {
+            return;
+        }
+        let Some(stream) = self.streams.get_mut(&stream_id) else {
+            return;
+        };
+        let n = (n as u64).min(stream.recv.unreleased());
+        let remote_open = stream.state.can_recv();
+        if let Some(increment) = stream.recv.release(n) {
+            // No point opening a window the peer can no longer use.
+            if remote_open {
+                self.queue_window_update(stream_id, increment);
+            }
+        }
+        self.release_connection(n);
+    }
+
+    /// The runtime read a message prefix announcing `len` bytes on this
+    /// stream: open its window (and the connection's) far enough for the
+    /// whole message at once. Call it for every message; a small message
+    /// takes back the extra window of a large one.
+    pub fn expect_message(&mut self, stream_id: StreamId, len: usize) {
+        if self.closed {
+            return;
+        }
+        let Some(stream) = self.streams.get_mut(&stream_id) else {
+            return;
+        };
+        if !stream.state.can_recv() {
+            return;
+        }
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let extra = len.saturating_sub(stream.recv.target());
+        let old_extra = std::mem::replace(&mut stream.boost_extra, extra);
+        let stream_update = stream.recv.expect(len);
+        self.conn_boost_extra = self.conn_boost_extra - u64::from(old_extra) + u64::from(extra);
+        if let Some(increment) = stream_update {
+            self.queue_window_update(stream_id, increment);
+        }
+        let boost = self.conn_boost_target();
+        if let Some(increment) = self.conn_recv.set_boost(boost, extra > 0) {
+            self.queue_window_update(StreamId::ZERO, increment);
+        }
+    }
+
+    /// Sends a PING; its ACK comes back as [`Event::PingAck`].
+    pub fn send_ping(&mut self, payload: [u8; 8]) -> Result<(), SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        self.queue_control(Frame::Ping(frame::Ping {
+            ack: false,
+            payload,
+        }));
+        Ok(())
+    }
+
+    /// Puts a stream with sendable data in the round-robin queue.
+    pub(super) fn schedule(&mut self, stream_id: StreamId) {
+        if let Some(stream) = self.streams.get_mut(&stream_id) {
+            if !stream.in_ready && !stream.queue.is_empty() {
+                stream.in_ready = true;
+                self.ready.push_back(stream_id);
+            }
+        }
+    }
+
+    pub(super) fn schedule_all(&mut self) {
+        let mut ids: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| !s.queue.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.schedule(id);
+        }
+    }
+
+    /// Writes what is ready to go into `dst` and returns how many bytes it
+    /// added: first every control frame and header block, then DATA in
+    /// round-robin turns of one frame per stream, within both windows, up to
+    /// about [`Config::max_write_batch`](super::Config::max_write_batch)
+    /// bytes. Call it until it returns 0.
+    pub fn poll_transmit(&mut self, _now: Instant, dst: &mut BytesMut) -> usize {
+        let start = dst.len();
+        if !self.control.is_empty() {
+            if dst.is_empty() && dst.capacity() <= self.control.capacity() {
+                std::mem::swap(dst, &mut self.control);
+            } else {
+                dst.extend_from_slice(&self.control);
+                self.control.clear();
+            }
+            self.pending_control = 0;
+        }
+        if self.closed {
+            return dst.len() - start;
+        }
+        let limit = self.config.max_write_batch;
+        // Streams that have data but no connection window this round.
+        let mut parked = Vec::new();
+        while dst.len() - start < limit {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(stream) = self.streams.get_mut(&id) else {
+                continue;
+            };
+            stream.in_ready = false;
+            let mut ended = false;
+            match stream.queue.front_mut() {
+                None => continue,
+                Some(Outgoing::Trailers(_)) => {
+                    let Some(Outgoing::Trailers(trailers)) = stream.queue.pop_front() else {
+                        continue;
+                    };
+                    stream.state = stream.state.send_end();
+                    ended = true;
+                    write_headers(
+                        &mut self.encoder,
+                        &mut self.block_buf,
+                        self.remote.max_frame_size,
+                        id,
+                        &trailers,
+                        true,
+                        dst,
+                    );
+                }
+                Some(Outgoing::Data { data, end_stream }) => {
+                    let window = stream.send.available().min(self.conn_send.available());
+                    let n = data
+                        .len()
+                        .min(window as usize)
+                        .min(self.remote.max_frame_size as usize);
+                    if n == 0 && !data.is_empty() {
+                        if stream.send.available() > 0 {
+                            parked.push(id);
+                        }
+                        // Otherwise the stream waits for its WINDOW_UPDATE.
+                        continue;
+                    }
+                    let chunk = data.split_to(n);
+                    let last = data.is_empty();
+                    let end = last && *end_stream;
+                    frame::Data::new(id, chunk, end).encode(dst);
+                    stream.send.consume(n as u32);
+                    self.conn_send.consume(n as u32);
+                    stream.queued_bytes -= n;
+                    if last {
+                        stream.queue.pop_front();
+                    }
+                    if end {
+                        stream.state = stream.state.send_end();
+                        ended = true;
+                    }
+                }
+            }
+            if stream.writer_waiting && stream.queued_bytes < self.config.stream_send_buffer {
+                stream.writer_waiting = false;
+                self.events.push_back(Event::Writable { stream_id: id });
+            }
+            let more = !stream.queue.is_empty();
+            if more {
+                stream.in_ready = true;
+                self.ready.push_back(id);
+            }
+            if ended {
+                self.remove_if_closed(id);
+            }
+        }
+        if dst.len() > start {
+            self.buckets.pings.fill();
+        }
+        for id in parked.into_iter().rev() {
+            if let Some(stream) = self.streams.get_mut(&id) {
+                if !stream.in_ready {
+                    stream.in_ready = true;
+                    self.ready.push_front(id);
+                }
+            }
+        }
+        dst.len() - start
+    }
+}

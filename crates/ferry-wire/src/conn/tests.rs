@@ -1,0 +1,440 @@
+//! Unit tests that need the connection's insides (stream id exhaustion,
+//! window arithmetic) or exact frame order.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::frame::{FrameHeader, HEADER_LEN};
+
+fn req() -> Vec<HeaderField> {
+    vec![
+        HeaderField::from_static(":method", "POST"),
+        HeaderField::from_static(":scheme", "http"),
+        HeaderField::from_static(":path", "/a.B/C"),
+        HeaderField::from_static("content-type", "application/grpc"),
+    ]
+}
+
+fn resp() -> Vec<HeaderField> {
+    vec![HeaderField::from_static(":status", "200")]
+}
+
+fn frames(mut bytes: &[u8]) -> Vec<Frame> {
+    if bytes.starts_with(PREFACE) {
+        bytes = &bytes[PREFACE.len()..];
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let head = FrameHeader::decode(bytes[..HEADER_LEN].try_into().unwrap());
+        let end = HEADER_LEN + head.length as usize;
+        out.push(Frame::decode(head, Bytes::copy_from_slice(&bytes[HEADER_LEN..end])).unwrap());
+        bytes = &bytes[end..];
+    }
+    out
+}
+
+fn take_output(c: &mut Connection, now: Instant) -> BytesMut {
+    let mut out = BytesMut::new();
+    while c.poll_transmit(now, &mut out) > 0 {}
+    out
+}
+
+/// Moves bytes between the two until neither has anything to say.
+fn exchange(a: &mut Connection, b: &mut Connection, now: Instant) {
+    loop {
+        let x = take_output(a, now);
+        let y = take_output(b, now);
+        if x.is_empty() && y.is_empty() {
+            return;
+        }
+        b.handle_input(&x, now);
+        a.handle_input(&y, now);
+    }
+}
+
+fn pair(now: Instant) -> (Connection, Connection) {
+    let cfg = Config {
+        adaptive_window: false,
+        ..Config::default()
+    };
+    let mut c = Connection::new(Role::Client, cfg.clone(), now);
+    let mut s = Connection::new(Role::Server, cfg, now);
+    exchange(&mut c, &mut s, now);
+    while c.poll_event().is_some() {}
+    while s.poll_event().is_some() {}
+    (c, s)
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+#[test]
+fn handshake_sends_preface_settings_and_connection_window() {
+    let now = Instant::now();
+    let mut c = Connection::new(Role::Client, Config::default(), now);
+    let out = take_output(&mut c, now);
+    assert!(out.starts_with(PREFACE));
+    let f = frames(&out);
+    match &f[..] {
+        [Frame::Settings(s), Frame::WindowUpdate(w)] => {
+            assert_eq!(s.enable_push, Some(false));
+            assert_eq!(s.max_concurrent_streams, Some(200));
+            assert_eq!(s.max_header_list_size, Some(16 << 10));
+            assert_eq!(
+                s.initial_window_size, None,
+                "65,535 is the default: not sent"
+            );
+            assert_eq!(
+                (w.stream_id, w.increment),
+                (StreamId::ZERO, (1 << 20) - 65_535)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn stream_ids_are_odd_increasing_and_run_out() {
+    let now = Instant::now();
+    let (mut c, _s) = pair(now);
+    assert_eq!(c.open_stream(&req(), true).unwrap().as_u32(), 1);
+    assert_eq!(c.open_stream(&req(), true).unwrap().as_u32(), 3);
+    assert!(events(&mut c).is_empty());
+    c.next_local_id = Some(StreamId::new(0x7fff_ffff - 2 * STREAM_ID_RESERVE - 2));
+    c.open_stream(&req(), true).unwrap();
+    assert!(
+        events(&mut c).is_empty(),
+        "one id above the reserve is still quiet"
+    );
+    c.open_stream(&req(), true).unwrap();
+    assert_eq!(events(&mut c), vec![Event::StreamIdsExhausted]);
+    c.next_local_id = Some(StreamId::MAX);
+    assert_eq!(c.open_stream(&req(), true).unwrap(), StreamId::MAX);
+    assert_eq!(c.open_stream(&req(), true), Err(OpenError::IdsExhausted));
+    assert!(events(&mut c).is_empty(), "reported once");
+}
+
+#[test]
+fn client_waits_for_capacity_under_the_peers_limit() {
+    let now = Instant::now();
+    let cfg = Config {
+        max_concurrent_streams: 2,
+        ..Config::default()
+    };
+    let mut c = Connection::new(Role::Client, Config::default(), now);
+    let mut s = Connection::new(Role::Server, cfg, now);
+    exchange(&mut c, &mut s, now);
+    events(&mut c);
+    let a = c.open_stream(&req(), true).unwrap();
+    c.open_stream(&req(), true).unwrap();
+    assert_eq!(c.open_stream(&req(), true), Err(OpenError::AtCapacity));
+    c.reset_stream(a, Reason::CANCEL);
+    assert_eq!(events(&mut c), vec![Event::StreamsAvailable]);
+    assert!(c.open_stream(&req(), true).is_ok());
+}
+
+#[test]
+fn trailers_only_response_and_send_errors() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), true).unwrap();
+    exchange(&mut c, &mut s, now);
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::StreamOpened {
+            end_stream: true,
+            ..
+        }]
+    ));
+    assert_eq!(
+        s.send_data(id, Bytes::from_static(b"x"), false),
+        Err(SendError::HeadersNotSent)
+    );
+    let mut only = resp();
+    only.push(HeaderField::from_static("grpc-status", "12"));
+    s.send_headers(id, &only, true).unwrap();
+    assert_eq!(s.open_streams(), 0, "both sides ended: the stream is gone");
+    assert_eq!(
+        s.send_headers(id, &resp(), false),
+        Err(SendError::UnknownStream)
+    );
+    exchange(&mut c, &mut s, now);
+    match &events(&mut c)[..] {
+        [
+            Event::Headers {
+                stream_id,
+                headers,
+                end_stream: true,
+            },
+        ] => {
+            assert_eq!(*stream_id, id);
+            assert_eq!(headers.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.open_streams(), 0);
+    assert_eq!(
+        c.send_data(id, Bytes::new(), true),
+        Err(SendError::UnknownStream)
+    );
+}
+
+#[test]
+fn smaller_initial_window_makes_send_windows_negative() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    c.send_data(id, Bytes::from(vec![0u8; 60_000]), false)
+        .unwrap();
+    exchange(&mut c, &mut s, now);
+    assert_eq!(c.streams[&id].send.value(), 5_535);
+    // The server shrinks the initial window to 1,000: 5,535 - 64,535 < 0.
+    let mut settings = BytesMut::new();
+    Frame::Settings(Settings {
+        initial_window_size: Some(1_000),
+        ..Settings::default()
+    })
+    .encode(&mut settings);
+    c.handle_input(&settings, now);
+    assert_eq!(c.streams[&id].send.value(), -59_000);
+    c.send_data(id, Bytes::from(vec![0u8; 10]), false).unwrap();
+    let out = take_output(&mut c, now);
+    assert!(
+        frames(&out).iter().all(|f| !matches!(f, Frame::Data(_))),
+        "nothing may be sent"
+    );
+    // A WINDOW_UPDATE that leaves the window negative still sends nothing;
+    // one that lifts it above zero lets exactly that much out.
+    let mut wu = BytesMut::new();
+    Frame::WindowUpdate(frame::WindowUpdate {
+        stream_id: id,
+        increment: 59_000,
+    })
+    .encode(&mut wu);
+    Frame::WindowUpdate(frame::WindowUpdate {
+        stream_id: id,
+        increment: 4,
+    })
+    .encode(&mut wu);
+    c.handle_input(&wu, now);
+    let data: Vec<usize> = frames(&take_output(&mut c, now))
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) => Some(d.payload.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(data, vec![4]);
+}
+
+#[test]
+fn window_overflow_is_a_flow_control_error() {
+    let now = Instant::now();
+    let (mut c, _s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    let mut wu = BytesMut::new();
+    Frame::WindowUpdate(frame::WindowUpdate {
+        stream_id: id,
+        increment: 0x7fff_ffff,
+    })
+    .encode(&mut wu);
+    c.handle_input(&wu, now);
+    match &events(&mut c)[..] {
+        [Event::Reset(e)] => assert_eq!((e.stream_id, e.reason), (id, Reason::FLOW_CONTROL_ERROR)),
+        other => panic!("{other:?}"),
+    }
+    let mut wu = BytesMut::new();
+    Frame::WindowUpdate(frame::WindowUpdate {
+        stream_id: StreamId::ZERO,
+        increment: 0x7fff_ffff,
+    })
+    .encode(&mut wu);
+    c.handle_input(&wu, now);
+    match &events(&mut c)[..] {
+        [Event::Closed(e)] => assert_eq!(
+            (e.reason, e.initiator),
+            (Reason::FLOW_CONTROL_ERROR, Initiator::Remote)
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn data_is_sent_round_robin() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let a = c.open_stream(&req(), false).unwrap();
+    let b = c.open_stream(&req(), false).unwrap();
+    c.send_data(a, Bytes::from(vec![0u8; 40_000]), true)
+        .unwrap();
+    c.send_data(b, Bytes::from(vec![0u8; 40_000]), true)
+        .unwrap();
+    let order: Vec<(u32, usize)> = frames(&take_output(&mut c, now))
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) => Some((d.stream_id.as_u32(), d.payload.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (1, 16_384),
+            (3, 16_384),
+            (1, 16_384),
+            (3, 16_384),
+            (1, 7_232),
+            (3, 7_232)
+        ]
+    );
+    exchange(&mut c, &mut s, now);
+}
+
+#[test]
+fn protocol_violations_close_the_connection_with_their_codes() {
+    let now = Instant::now();
+    let cases: Vec<(Role, Vec<u8>, Reason)> = vec![
+        // DATA on an idle stream.
+        (
+            Role::Server,
+            {
+                let mut b = BytesMut::new();
+                Frame::Data(frame::Data::new(
+                    StreamId::new(5),
+                    Bytes::from_static(b"x"),
+                    false,
+                ))
+                .encode(&mut b);
+                b.to_vec()
+            },
+            Reason::PROTOCOL_ERROR,
+        ),
+        // PUSH_PROMISE to a client that disabled push.
+        (
+            Role::Client,
+            {
+                let mut b = BytesMut::new();
+                Frame::PushPromise(frame::PushPromise {
+                    stream_id: StreamId::new(1),
+                    promised_id: StreamId::new(2),
+                    fragment: Bytes::new(),
+                    end_headers: true,
+                    pad_len: None,
+                })
+                .encode(&mut b);
+                b.to_vec()
+            },
+            Reason::PROTOCOL_ERROR,
+        ),
+        // A server-initiated stream.
+        (
+            Role::Client,
+            {
+                let mut b = BytesMut::new();
+                frame::encode_header_block(StreamId::new(2), &[0x88], true, 16_384, &mut b);
+                b.to_vec()
+            },
+            Reason::PROTOCOL_ERROR,
+        ),
+        // An invalid HPACK index.
+        (
+            Role::Server,
+            {
+                let mut b = BytesMut::new();
+                frame::encode_header_block(StreamId::new(1), &[0xff, 0x7f], true, 16_384, &mut b);
+                b.to_vec()
+            },
+            Reason::COMPRESSION_ERROR,
+        ),
+        // RST_STREAM on an idle stream.
+        (
+            Role::Server,
+            {
+                let mut b = BytesMut::new();
+                Frame::RstStream(frame::RstStream {
+                    stream_id: StreamId::new(9),
+                    reason: Reason::CANCEL,
+                })
+                .encode(&mut b);
+                b.to_vec()
+            },
+            Reason::PROTOCOL_ERROR,
+        ),
+        // PING on a stream.
+        (
+            Role::Server,
+            vec![0, 0, 8, 6, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            Reason::PROTOCOL_ERROR,
+        ),
+    ];
+    for (role, bytes, reason) in cases {
+        let (mut c, mut s) = pair(now);
+        let conn = if role == Role::Client { &mut c } else { &mut s };
+        take_output(conn, now);
+        conn.handle_input(&bytes, now);
+        let closed = events(conn).into_iter().find_map(|e| match e {
+            Event::Closed(e) => Some(e),
+            _ => None,
+        });
+        let closed = closed.unwrap_or_else(|| panic!("{role:?} {bytes:?}: not closed"));
+        assert_eq!(
+            (closed.reason, closed.initiator),
+            (reason, Initiator::Remote),
+            "{closed}"
+        );
+        let goaway = frames(&take_output(conn, now))
+            .into_iter()
+            .find_map(|f| match f {
+                Frame::GoAway(g) => Some(g),
+                _ => None,
+            });
+        assert_eq!(goaway.map(|g| g.reason), Some(reason));
+    }
+}
+
+#[test]
+fn unknown_frames_are_ignored() {
+    let now = Instant::now();
+    let (_c, mut s) = pair(now);
+    s.handle_input(&[0, 0, 3, 0xfa, 0xff, 0, 0, 0, 1, 1, 2, 3], now);
+    assert!(events(&mut s).is_empty());
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn expect_message_opens_both_windows_ahead() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    exchange(&mut c, &mut s, now);
+    events(&mut s);
+    s.expect_message(id, 4 << 20);
+    let updates: Vec<(u32, u32)> = frames(&take_output(&mut s, now))
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::WindowUpdate(w) => Some((w.stream_id.as_u32(), w.increment)),
+            _ => None,
+        })
+        .collect();
+    // Stream: 4 MiB - 65,535. Connection: its 1 MiB target plus the same
+    // 4 MiB - 65,535 extra, minus the 1 MiB already open.
+    let extra = (4 << 20) - 65_535;
+    assert_eq!(updates, vec![(1, extra), (0, extra)]);
+}
+
+#[test]
+fn user_ping_is_acknowledged() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    c.send_ping(*b"12345678").unwrap();
+    exchange(&mut c, &mut s, now);
+    assert_eq!(
+        events(&mut c),
+        vec![Event::PingAck {
+            payload: *b"12345678"
+        }]
+    );
+}

@@ -1,0 +1,490 @@
+//! Hostile peers: each attack pattern is sent byte for byte and the outcome
+//! (the exact GOAWAY or RST_STREAM code, and a bound on what the server
+//! holds) is asserted.
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ferry_wire::conn::{Config, Event, Rate};
+use ferry_wire::frame::{self, Frame};
+use ferry_wire::{HeaderField, Reason, StreamId};
+
+use crate::support::{RawClient, request};
+
+fn assert_goaway(raw: &mut RawClient, reason: Reason, debug: &str) {
+    let frames = raw.server_frames();
+    let g = RawClient::goaway(&frames).unwrap_or_else(|| panic!("no GOAWAY in {frames:?}"));
+    assert_eq!(g.reason, reason);
+    let text = String::from_utf8_lossy(&g.debug_data);
+    assert!(
+        text.contains(debug),
+        "debug data {text:?} should mention {debug:?}"
+    );
+    assert!(raw.server.is_closed());
+    let closed = raw
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Closed(_)))
+        .count();
+    assert_eq!(closed, 1);
+}
+
+fn rst_codes(frames: &[Frame]) -> Vec<(u32, Reason)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::RstStream(r) => Some((r.stream_id.as_u32(), r.reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rapid_reset_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    let mut sent = 0;
+    for i in 0..10_000u32 {
+        let id = 2 * i + 1;
+        let h = raw.headers_frame(id, &request("/t.S/M"), false);
+        raw.send_all([
+            h,
+            Frame::RstStream(frame::RstStream {
+                stream_id: StreamId::new(id),
+                reason: Reason::CANCEL,
+            }),
+        ]);
+        sent += 1;
+        if raw.server.is_closed() {
+            break;
+        }
+    }
+    // The default allows a burst of 400 resets.
+    assert_eq!(sent, 401);
+    assert_eq!(raw.server.open_streams(), 0);
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "rapid reset");
+}
+
+#[test]
+fn resets_spread_over_time_are_allowed() {
+    let mut raw = RawClient::new(Config::default());
+    for i in 0..2_000u32 {
+        let id = 2 * i + 1;
+        let h = raw.headers_frame(id, &request("/t.S/M"), false);
+        raw.send_all([
+            h,
+            Frame::RstStream(frame::RstStream {
+                stream_id: StreamId::new(id),
+                reason: Reason::CANCEL,
+            }),
+        ]);
+        // 100 per second is under the sustained rate of 200.
+        raw.now += Duration::from_millis(10);
+    }
+    assert!(!raw.server.is_closed());
+}
+
+#[test]
+fn provoked_resets_are_cut_off() {
+    // A zero WINDOW_UPDATE increment on a stream makes us reset it
+    // ("MadeYouReset", CVE-2025-8671).
+    let mut raw = RawClient::new(Config::default());
+    let mut provoked = 0;
+    for i in 0..10_000u32 {
+        let id = 2 * i + 1;
+        let h = raw.headers_frame(id, &request("/t.S/M"), false);
+        let mut bytes = BytesMut::new();
+        h.encode(&mut bytes);
+        // WINDOW_UPDATE, stream id, increment 0 (our encoder refuses to
+        // write that, so by hand).
+        bytes.put_slice(&[0, 0, 4, 0x8, 0]);
+        bytes.put_u32(id);
+        bytes.put_u32(0);
+        raw.send_bytes(&bytes);
+        if raw.server.is_closed() {
+            break;
+        }
+        provoked += 1;
+    }
+    assert_eq!(provoked, 400);
+    assert_goaway(
+        &mut raw,
+        Reason::ENHANCE_YOUR_CALM,
+        "provoked too many stream resets",
+    );
+}
+
+#[test]
+fn continuation_flood_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    raw.send(Frame::Headers(frame::Headers {
+        stream_id: StreamId::new(1),
+        fragment: Bytes::from_static(&[0x83]),
+        end_stream: false,
+        end_headers: false,
+        priority: None,
+        pad_len: None,
+    }));
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 100_000 {
+        // Each a single byte: a literal that never completes.
+        raw.send(Frame::Continuation(frame::Continuation {
+            stream_id: StreamId::new(1),
+            fragment: Bytes::from_static(&[0x00]),
+            end_headers: false,
+        }));
+        sent += 1;
+    }
+    assert_eq!(sent, 33, "the 33rd CONTINUATION passes the limit of 32");
+    assert_goaway(
+        &mut raw,
+        Reason::ENHANCE_YOUR_CALM,
+        "too many CONTINUATION frames",
+    );
+}
+
+#[test]
+fn oversized_header_block_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    let chunk = Bytes::from(vec![0u8; 16_000]);
+    raw.send(Frame::Headers(frame::Headers {
+        stream_id: StreamId::new(1),
+        fragment: chunk.clone(),
+        end_stream: false,
+        end_headers: false,
+        priority: None,
+        pad_len: None,
+    }));
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 100 {
+        raw.send(Frame::Continuation(frame::Continuation {
+            stream_id: StreamId::new(1),
+            fragment: chunk.clone(),
+            end_headers: false,
+        }));
+        sent += 1;
+    }
+    // 16,000 × 3 passes twice the 16 KiB header-list limit.
+    assert_eq!(sent, 2);
+    assert_goaway(
+        &mut raw,
+        Reason::ENHANCE_YOUR_CALM,
+        "header block too large",
+    );
+}
+
+#[test]
+fn interleaved_frame_during_header_block_is_a_protocol_error() {
+    let mut raw = RawClient::new(Config::default());
+    raw.send(Frame::Headers(frame::Headers {
+        stream_id: StreamId::new(1),
+        fragment: Bytes::from_static(&[0x83]),
+        end_stream: false,
+        end_headers: false,
+        priority: None,
+        pad_len: None,
+    }));
+    raw.send(Frame::Ping(frame::Ping {
+        ack: false,
+        payload: [0; 8],
+    }));
+    assert_goaway(&mut raw, Reason::PROTOCOL_ERROR, "expected CONTINUATION");
+}
+
+/// A 4 KiB entry inserted once, then referenced 2,000 times by one-byte
+/// indexes: 6 KiB on the wire that would decode to 8 MiB.
+fn hpack_bomb() -> Bytes {
+    let mut b = BytesMut::new();
+    // Literal with incremental indexing, new name "x-bomb", 4,000-byte value.
+    b.put_u8(0x40);
+    b.put_u8(6);
+    b.put_slice(b"x-bomb");
+    // 4000 = 127 + 3873: 0x7f then 3873 in 7-bit groups (0xa1 0x1e).
+    b.put_slice(&[0x7f, 0xa1, 0x1e]);
+    b.put_slice(&[b'a'; 4000]);
+    for _ in 0..2_000 {
+        b.put_u8(0x80 | 62);
+    }
+    b.freeze()
+}
+
+#[test]
+fn hpack_bomb_resets_the_stream_and_keeps_the_connection() {
+    let mut raw = RawClient::new(Config::default());
+    let mut block = BytesMut::new();
+    raw.encoder.encode(&request("/t.S/M"), &mut block);
+    block.extend_from_slice(&hpack_bomb());
+    raw.send(Frame::Headers(frame::Headers {
+        stream_id: StreamId::new(1),
+        fragment: block.freeze(),
+        end_stream: true,
+        end_headers: true,
+        priority: None,
+        pad_len: None,
+    }));
+    assert_eq!(
+        rst_codes(&raw.server_frames()),
+        vec![(1, Reason::ENHANCE_YOUR_CALM)]
+    );
+    assert!(
+        raw.events().is_empty(),
+        "the application never saw the stream"
+    );
+    assert!(!raw.server.is_closed());
+    // The dynamic table stayed in step: a normal request, encoded by an
+    // encoder that knows nothing of the bomb's entry, still decodes.
+    raw.encoder = ferry_wire::hpack::Encoder::new();
+    let mut block = BytesMut::new();
+    // The bomb's entry is index 62 on both sides now; a fresh encoder only
+    // uses static entries and its own inserts, which push it further down.
+    raw.encoder.encode(&request("/t.S/After"), &mut block);
+    raw.send(Frame::Headers(frame::Headers {
+        stream_id: StreamId::new(3),
+        fragment: block.freeze(),
+        end_stream: true,
+        end_headers: true,
+        priority: None,
+        pad_len: None,
+    }));
+    let events = raw.events();
+    match &events[..] {
+        [
+            Event::StreamOpened {
+                stream_id, headers, ..
+            },
+        ] => {
+            assert_eq!(stream_id.as_u32(), 3);
+            assert!(
+                headers
+                    .iter()
+                    .any(|h| &h.name[..] == b":path" && &h.value[..] == b"/t.S/After")
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn zero_length_header_flood_resets_the_stream() {
+    let mut raw = RawClient::new(Config::default());
+    let mut fields = request("/t.S/M");
+    fields.extend((0..300).map(|i| HeaderField::new(format!("e{i}"), "")));
+    let h = raw.headers_frame(1, &fields, true);
+    raw.send(h);
+    assert_eq!(
+        rst_codes(&raw.server_frames()),
+        vec![(1, Reason::ENHANCE_YOUR_CALM)]
+    );
+    assert!(!raw.server.is_closed());
+}
+
+#[test]
+fn ping_flood_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 10_000 {
+        raw.send(Frame::Ping(frame::Ping {
+            ack: false,
+            payload: [1; 8],
+        }));
+        sent += 1;
+    }
+    assert_eq!(sent, 101);
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too many PINGs");
+}
+
+#[test]
+fn settings_flood_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 10_000 {
+        raw.send(Frame::Settings(frame::Settings::default()));
+        sent += 1;
+    }
+    // One SETTINGS already came with the preface.
+    assert_eq!(sent, 50);
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too many SETTINGS");
+}
+
+#[test]
+fn empty_data_flood_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 10_000 {
+        raw.send(Frame::Data(frame::Data::new(
+            StreamId::new(1),
+            Bytes::new(),
+            false,
+        )));
+        sent += 1;
+    }
+    assert_eq!(sent, 101);
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too many empty frames");
+}
+
+#[test]
+fn window_dribble_is_cut_off() {
+    let mut raw = RawClient::new(Config::default());
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 10_000 {
+        raw.send(Frame::WindowUpdate(frame::WindowUpdate {
+            stream_id: StreamId::ZERO,
+            increment: 1,
+        }));
+        sent += 1;
+    }
+    assert_eq!(sent, 501);
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "window dribble");
+}
+
+#[test]
+fn unread_control_replies_pause_reading_then_close() {
+    let mut cfg = Config::default();
+    cfg.limits.pings = Rate::new(1_000_000, 1_000_000);
+    let mut raw = RawClient::new(cfg);
+    // Drain what the handshake queued, as a runtime would.
+    raw.server_frames();
+    let mut sent = 0;
+    while raw.server.wants_read() {
+        raw.send(Frame::Ping(frame::Ping {
+            ack: false,
+            payload: [2; 8],
+        }));
+        sent += 1;
+    }
+    // 1,024 queued PING ACKs reach the limit.
+    assert_eq!(sent, 1_024);
+    assert!(!raw.server.is_closed(), "pausing is not closing");
+    // A runtime would stop reading here; one that does not is cut off at
+    // four times the limit.
+    while !raw.server.is_closed() && sent < 10_000 {
+        raw.send(Frame::Ping(frame::Ping {
+            ack: false,
+            payload: [2; 8],
+        }));
+        sent += 1;
+    }
+    assert_eq!(sent, 4_097, "cut off past four times the limit");
+    assert_goaway(
+        &mut raw,
+        Reason::ENHANCE_YOUR_CALM,
+        "too many control frames queued",
+    );
+}
+
+#[test]
+fn excess_streams_are_refused() {
+    let mut raw = RawClient::new(Config {
+        max_concurrent_streams: 3,
+        ..Config::default()
+    });
+    for id in [1, 3, 5, 7] {
+        let h = raw.headers_frame(id, &request("/t.S/M"), false);
+        raw.send(h);
+    }
+    assert_eq!(
+        rst_codes(&raw.server_frames()),
+        vec![(7, Reason::REFUSED_STREAM)]
+    );
+    assert_eq!(raw.server.open_streams(), 3);
+    let opened = raw
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::StreamOpened { .. }))
+        .count();
+    assert_eq!(opened, 3);
+}
+
+#[test]
+fn settings_must_be_acknowledged_in_time() {
+    let mut raw = RawClient::new(Config::default());
+    raw.server_frames();
+    raw.now += Duration::from_secs(9);
+    raw.server.handle_timeout(raw.now);
+    assert!(!raw.server.is_closed());
+    raw.now += Duration::from_secs(1);
+    assert_eq!(raw.server.poll_timeout(), Some(raw.now));
+    raw.server.handle_timeout(raw.now);
+    assert_goaway(&mut raw, Reason::SETTINGS_TIMEOUT, "not acknowledged");
+}
+
+#[test]
+fn acknowledged_settings_stop_the_timer() {
+    let mut raw = RawClient::new(Config::default());
+    raw.send(Frame::Settings(frame::Settings::ack()));
+    raw.now += Duration::from_secs(60);
+    raw.server.handle_timeout(raw.now);
+    assert!(!raw.server.is_closed());
+    assert_eq!(raw.server.poll_timeout(), None);
+}
+
+#[test]
+fn silent_connection_times_out_in_the_handshake() {
+    let start = std::time::Instant::now();
+    let mut server =
+        ferry_wire::conn::Connection::new(ferry_wire::conn::Role::Server, Config::default(), start);
+    server.handle_input(&ferry_wire::conn::PREFACE[..10], start);
+    server.handle_timeout(start + Duration::from_secs(10));
+    assert!(server.is_closed());
+    match server.poll_event() {
+        Some(Event::Closed(e)) => assert!(e.detail.contains("no preface"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_preface_is_a_protocol_error() {
+    let now = std::time::Instant::now();
+    let mut server =
+        ferry_wire::conn::Connection::new(ferry_wire::conn::Role::Server, Config::default(), now);
+    server.handle_input(b"GET / HTTP/1.1\r\n", now);
+    assert!(server.is_closed());
+    match server.poll_event() {
+        Some(Event::Closed(e)) => assert_eq!(e.reason, Reason::PROTOCOL_ERROR),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn oversized_frame_is_a_frame_size_error() {
+    let mut raw = RawClient::new(Config::default());
+    // A DATA header announcing 16,385 bytes: refused before any payload is
+    // buffered.
+    raw.send_bytes(&[0, 0x40, 0x01, 0, 0, 0, 0, 0, 1]);
+    assert_goaway(
+        &mut raw,
+        Reason::FRAME_SIZE_ERROR,
+        "exceeds SETTINGS_MAX_FRAME_SIZE",
+    );
+}
+
+#[test]
+fn data_beyond_the_window_is_a_flow_control_error() {
+    let cfg = Config {
+        adaptive_window: false,
+        ..Config::default()
+    };
+    let mut raw = RawClient::new(cfg);
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    let chunk = Bytes::from(vec![0u8; 16_384]);
+    for _ in 0..3 {
+        raw.send(Frame::Data(frame::Data::new(
+            StreamId::new(1),
+            chunk.clone(),
+            false,
+        )));
+    }
+    // 49,152 received; 16,384 more passes the 65,535 stream window.
+    raw.send(Frame::Data(frame::Data::new(
+        StreamId::new(1),
+        chunk.clone(),
+        false,
+    )));
+    assert_eq!(
+        rst_codes(&raw.server_frames()),
+        vec![(1, Reason::FLOW_CONTROL_ERROR)]
+    );
+    assert!(!raw.server.is_closed());
+}

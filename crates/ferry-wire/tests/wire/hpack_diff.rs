@@ -1,0 +1,534 @@
+//! Differential test of `ferry_wire::hpack` against Python's `hpack`, an
+//! independent HPACK implementation.
+//!
+//! Seeded random sequences of header blocks (gRPC-like fields, random names,
+//! sensitive fields, long values, non-ASCII bytes, table size changes between
+//! blocks), through one compression context per sequence, both directions:
+//!
+//! * our `Encoder` → hpack's `Decoder`: the decoded list must be the list we
+//!   encoded, never-indexed exactly where our policy says, and hpack's dynamic
+//!   table must be as large as ours after every block;
+//! * hpack's `Encoder` → our `Decoder`: the same checks the other way, with
+//!   `sensitive` set exactly on the fields hpack was told were sensitive.
+//!
+//! One long-lived Python process (`tests/py/hpack_diff.py`) answers a line per
+//! request. The interpreter comes from `FERRY_PYTHON` or from
+//! `scripts/python-env.sh`; without it the test fails, it never skips.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use bytes::{Bytes, BytesMut};
+use ferry_wire::HeaderField;
+use ferry_wire::hpack::{DEFAULT_TABLE_SIZE, Decoder, Encoder};
+
+/// Sequences of blocks per direction.
+const SEQUENCES: usize = 300;
+/// At most this many blocks per sequence.
+const MAX_BLOCKS: u64 = 12;
+
+// ---- deterministic randomness ----
+
+/// xorshift64 with a multiplicative output step: tiny and reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    fn bytes_from(&mut self, len: usize, alphabet: &[u8]) -> Vec<u8> {
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
+            .collect()
+    }
+
+    fn any_bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+const NAMES: &[&str] = &[
+    ":method",
+    ":scheme",
+    ":path",
+    ":authority",
+    ":status",
+    "content-type",
+    "te",
+    "user-agent",
+    "grpc-timeout",
+    "grpc-encoding",
+    "grpc-accept-encoding",
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "content-length",
+    "date",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "accept-encoding",
+    "x-request-id",
+    "x-trace-bin",
+    "x-grpc-test-echo-initial",
+];
+
+const VALUES: &[&str] = &[
+    "",
+    "POST",
+    "GET",
+    "http",
+    "https",
+    "200",
+    "0",
+    "/helloworld.Greeter/SayHello",
+    "/grpc.testing.TestService/UnaryCall",
+    "localhost:50051",
+    "application/grpc",
+    "application/grpc+proto",
+    "trailers",
+    "grpc-rust-ferry/0.1",
+    "identity,deflate,gzip",
+    "gzip, deflate",
+    "100m",
+    "Bearer abc.def.ghi",
+];
+
+const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_";
+const PRINTABLE: &[u8] = b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+
+fn random_field(rng: &mut Rng) -> HeaderField {
+    let name: Bytes = match rng.below(10) {
+        0..=5 => Bytes::from_static(rng.pick(NAMES).as_bytes()),
+        6..=8 => {
+            let len = 1 + rng.below(20) as usize;
+            Bytes::from(rng.bytes_from(len, LOWER))
+        }
+        // HPACK treats names as opaque bytes.
+        _ => {
+            let len = rng.below(12) as usize;
+            Bytes::from(rng.any_bytes(len))
+        }
+    };
+    let value: Bytes = match rng.below(40) {
+        0..=17 => Bytes::from_static(rng.pick(VALUES).as_bytes()),
+        18..=29 => {
+            let len = rng.below(40) as usize;
+            Bytes::from(rng.bytes_from(len, PRINTABLE))
+        }
+        // Non-ASCII and control bytes.
+        30..=38 => {
+            let len = rng.below(60) as usize;
+            Bytes::from(rng.any_bytes(len))
+        }
+        // Long values (rare: Python's Huffman coder is slow): some larger
+        // than a quarter of the table, some larger than the whole table.
+        _ => {
+            let len = 500 + rng.below(4_500) as usize;
+            if rng.one_in(2) {
+                Bytes::from(rng.bytes_from(len, PRINTABLE))
+            } else {
+                Bytes::from(rng.any_bytes(len))
+            }
+        }
+    };
+    HeaderField {
+        name,
+        value,
+        sensitive: rng.one_in(8),
+    }
+}
+
+fn random_list(rng: &mut Rng) -> Vec<HeaderField> {
+    let n = match rng.below(10) {
+        0 => 0,
+        1..=7 => 1 + rng.below(12),
+        _ => 1 + rng.below(40),
+    };
+    // Repeat earlier fields often, as real header lists do.
+    let mut list: Vec<HeaderField> = Vec::new();
+    for _ in 0..n {
+        if !list.is_empty() && rng.one_in(4) {
+            let i = rng.below(list.len() as u64) as usize;
+            list.push(list[i].clone());
+        } else {
+            list.push(random_field(rng));
+        }
+    }
+    list
+}
+
+fn random_table_size(rng: &mut Rng) -> usize {
+    match rng.below(8) {
+        0 => 0,
+        1 => 64,
+        2 => 256,
+        3 => 1_000,
+        4 => DEFAULT_TABLE_SIZE,
+        5 => 8_192,
+        6 => 65_536,
+        _ => rng.below(5_000) as usize,
+    }
+}
+
+/// A sequence of blocks sharing one compression context: each block's list,
+/// and the table size announced before it, if it changed.
+fn random_sequence(rng: &mut Rng) -> Vec<(Option<usize>, Vec<HeaderField>)> {
+    let blocks = 1 + rng.below(MAX_BLOCKS);
+    let mut seq: Vec<(Option<usize>, Vec<HeaderField>)> = Vec::new();
+    for _ in 0..blocks {
+        let resize = rng.one_in(5).then(|| random_table_size(rng));
+        // Often send the previous list again: the steady state of a channel.
+        let list = match seq.last() {
+            Some((_, prev)) if rng.one_in(3) => prev.clone(),
+            _ => random_list(rng),
+        };
+        seq.push((resize, list));
+    }
+    seq
+}
+
+// ---- the Python side ----
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        if let Some(path) = std::env::var_os("FERRY_PYTHON") {
+            return Ok(PathBuf::from(path));
+        }
+        let script = repo_root().join("scripts/python-env.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
+            return Err(format!(
+                "{} exited with {} and printed {path:?}; stderr:\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(PathBuf::from(path))
+    });
+    match found {
+        Ok(path) => path,
+        Err(why) => panic!(
+            "hpack_diff needs a Python with the `hpack` package as its reference implementation, and \
+             none was found. Run `scripts/python-env.sh` from the repository root (it creates .venv \
+             with the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
+        ),
+    }
+}
+
+/// Sends every request line to one `hpack_diff.py` process and returns its
+/// answers, one per request, in order.
+fn ask(requests: &[String]) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/hpack_diff.py");
+    let python = python();
+    let mut child = Command::new(python)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "could not start {} {}: {e}; run scripts/python-env.sh",
+                python.display(),
+                script.display()
+            )
+        });
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // A writer thread keeps the pipe full while this thread reads answers, so
+    // neither process blocks on a full pipe.
+    let input: String = requests.iter().flat_map(|r| [r.as_str(), "\n"]).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let answers: Vec<String> = BufReader::new(child.stdout.take().expect("piped stdout"))
+        .lines()
+        .collect::<Result<_, _>>()
+        .expect("reading hpack_diff.py's answers");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("writing to hpack_diff.py");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let status = child.wait().expect("waiting for hpack_diff.py");
+    assert!(
+        status.success(),
+        "hpack_diff.py failed ({status}):\n{stderr}"
+    );
+    assert_eq!(
+        answers.len(),
+        requests.len(),
+        "hpack_diff.py answered too few lines:\n{stderr}"
+    );
+    answers
+}
+
+// ---- line format ----
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len() % 2 == 0, "odd hex {s:?}");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// `OK <table size> <rest...>`: the size and the rest of the words.
+fn ok_answer(answer: &str) -> (usize, Vec<&str>) {
+    let mut words = answer.split(' ');
+    assert_eq!(
+        words.next(),
+        Some("OK"),
+        "hpack_diff.py answered {answer:?}"
+    );
+    let size = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no table size in {answer:?}"));
+    (size, words.filter(|w| !w.is_empty()).collect())
+}
+
+/// Whether our encoder sends `f` never-indexed (the policy in encoder.rs).
+fn never_indexed_by_policy(f: &HeaderField) -> bool {
+    f.sensitive
+        || match &f.name[..] {
+            b"authorization" | b"proxy-authorization" => true,
+            b"cookie" => f.value.len() < 20,
+            _ => false,
+        }
+}
+
+fn describe(list: &[HeaderField]) -> String {
+    list.iter()
+        .map(|f| format!("{:?}{}", f, if f.sensitive { " (s)" } else { "" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- the two directions ----
+
+/// Our encoder → hpack's decoder.
+#[test]
+fn ours_to_python() {
+    let mut rng = Rng::new(0x5eed_0001);
+    let mut requests = Vec::new();
+    // What each `D` request must decode to: (sequence, block, fields, our table size).
+    let mut expected: Vec<Option<(usize, usize, Vec<HeaderField>, usize)>> = Vec::new();
+    let mut blocks_total = 0;
+    for s in 0..SEQUENCES {
+        let mut encoder = match rng.below(4) {
+            0 => Encoder::with_table_size_cap(random_table_size(&mut rng)),
+            _ => Encoder::new(),
+        };
+        if rng.one_in(6) {
+            encoder.set_use_huffman(false);
+        }
+        requests.push("RESET".to_owned());
+        expected.push(None);
+        for (b, (resize, list)) in random_sequence(&mut rng).into_iter().enumerate() {
+            if let Some(size) = resize {
+                encoder.set_max_table_size(size);
+                requests.push(format!("DMAX {size}"));
+                expected.push(None);
+            }
+            let mut block = BytesMut::new();
+            encoder.encode(&list, &mut block);
+            requests.push(format!("D {}", hex(&block)));
+            expected.push(Some((s, b, list, encoder.table_size())));
+            blocks_total += 1;
+        }
+    }
+    let answers = ask(&requests);
+    let mut fields_total = 0;
+    for ((request, answer), want) in requests.iter().zip(&answers).zip(expected) {
+        let Some((s, b, list, table_size)) = want else {
+            assert_eq!(answer, "OK", "{request}");
+            continue;
+        };
+        let context = || {
+            format!(
+                "sequence {s} block {b}: sent [{}]\nblock {request}\nanswer {answer}",
+                describe(&list)
+            )
+        };
+        assert!(answer.starts_with("OK "), "{}", context());
+        let (python_table, words) = ok_answer(answer);
+        assert_eq!(words.len(), list.len(), "{}", context());
+        for (word, f) in words.iter().zip(&list) {
+            let mut parts = word.split(':');
+            let (name, value, flag) = (parts.next(), parts.next(), parts.next());
+            assert_eq!(
+                name.map(unhex).as_deref(),
+                Some(&f.name[..]),
+                "{}",
+                context()
+            );
+            assert_eq!(
+                value.map(unhex).as_deref(),
+                Some(&f.value[..]),
+                "{}",
+                context()
+            );
+            let want_flag = if never_indexed_by_policy(f) { "N" } else { "I" };
+            assert_eq!(flag, Some(want_flag), "{}: {f:?}", context());
+        }
+        assert_eq!(
+            python_table,
+            table_size,
+            "dynamic table sizes differ; {}",
+            context()
+        );
+        fields_total += list.len();
+    }
+    // The generator must really have produced work.
+    assert!(
+        blocks_total > SEQUENCES * 3 && fields_total > blocks_total * 4,
+        "{blocks_total} {fields_total}"
+    );
+}
+
+/// hpack's encoder → our decoder.
+#[test]
+fn python_to_ours() {
+    let mut rng = Rng::new(0x5eed_0002);
+    let mut requests = Vec::new();
+    enum Step {
+        Reset,
+        Resize(usize),
+        Block(usize, usize, Vec<HeaderField>),
+    }
+    let mut steps = Vec::new();
+    for s in 0..SEQUENCES {
+        requests.push("RESET".to_owned());
+        steps.push(Step::Reset);
+        for (b, (resize, list)) in random_sequence(&mut rng).into_iter().enumerate() {
+            if let Some(size) = resize {
+                requests.push(format!("ESIZE {size}"));
+                steps.push(Step::Resize(size));
+            }
+            let huffman = u8::from(rng.one_in(2));
+            let mut line = format!("E {huffman}");
+            for f in &list {
+                let _ = write!(
+                    line,
+                    " {}:{}:{}",
+                    hex(&f.name),
+                    hex(&f.value),
+                    u8::from(f.sensitive)
+                );
+            }
+            requests.push(line);
+            steps.push(Step::Block(s, b, list));
+        }
+    }
+    let answers = ask(&requests);
+    let mut decoder = Decoder::new(DEFAULT_TABLE_SIZE);
+    let mut blocks_total = 0;
+    let mut size_updates_seen = 0;
+    let mut never_indexed = 0;
+    for (answer, step) in answers.iter().zip(steps) {
+        match step {
+            Step::Reset | Step::Resize(_) => {
+                assert_eq!(answer, "OK");
+                match step {
+                    Step::Reset => {
+                        decoder = Decoder::new(DEFAULT_TABLE_SIZE);
+                        decoder.set_limits(usize::MAX, usize::MAX);
+                    }
+                    Step::Resize(size) => decoder.set_max_table_size(size),
+                    Step::Block(..) => unreachable!(),
+                }
+            }
+            Step::Block(s, b, list) => {
+                let (python_table, words) = ok_answer(answer);
+                // With an empty list the block and the flags are both empty
+                // words, which `ok_answer` drops.
+                let block = Bytes::from(unhex(words.first().copied().unwrap_or("")));
+                let flags = words.get(1).copied().unwrap_or("");
+                if block.first().is_some_and(|&b| b & 0xe0 == 0x20) {
+                    size_updates_seen += 1;
+                }
+                let context = || {
+                    format!(
+                        "sequence {s} block {b}: sent [{}]\nanswer {answer}",
+                        describe(&list)
+                    )
+                };
+                let mut out = Vec::new();
+                if let Err(e) = decoder.decode(&block, &mut out) {
+                    panic!("our decoder failed with {e:?}; {}", context());
+                }
+                assert_eq!(out.len(), list.len(), "{}", context());
+                assert_eq!(flags.len(), list.len(), "{}", context());
+                for ((got, sent), flag) in out.iter().zip(&list).zip(flags.chars()) {
+                    assert_eq!(got.name, sent.name, "{}", context());
+                    assert_eq!(got.value, sent.value, "{}", context());
+                    // Never-indexed exactly where hpack's own decoder says so,
+                    // and hpack never-indexes only sensitive fields (it sends
+                    // a sensitive field that is already in its table indexed).
+                    assert_eq!(got.sensitive, flag == 'N', "{}: {got:?}", context());
+                    if got.sensitive {
+                        never_indexed += 1;
+                    }
+                    assert!(sent.sensitive || !got.sensitive, "{}: {got:?}", context());
+                }
+                assert_eq!(
+                    decoder.table_size(),
+                    python_table,
+                    "dynamic table sizes differ; {}",
+                    context()
+                );
+                blocks_total += 1;
+            }
+        }
+    }
+    assert!(blocks_total > SEQUENCES * 3, "{blocks_total}");
+    // Table size changes and never-indexed fields were really exercised.
+    assert!(size_updates_seen > SEQUENCES / 4, "{size_updates_seen}");
+    assert!(never_indexed > SEQUENCES, "{never_indexed}");
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, every test of the workspace (with
+# the Python reference implementations the differential tests need), the
+# sans-IO check of the wire core, and a short run of each fuzz target.
+#
+#   scripts/test.sh            everything
+#   FERRY_FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== python reference implementations (hpack, hyperframe, h2)"
+FERRY_PYTHON=$(scripts/python-env.sh)
+export FERRY_PYTHON
+
+echo "== rustfmt"
+cargo fmt --all -- --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== the wire core stays sans-IO"
+scripts/check-sans-io.sh
+
+echo "== tests"
+cargo test --workspace
+
+fuzz_seconds=${FERRY_FUZZ_SECONDS:-20}
+if [ "$fuzz_seconds" != 0 ]; then
+    echo "== fuzz smoke run (${fuzz_seconds}s per target)"
+    scripts/fuzz.sh all "$fuzz_seconds"
+fi
