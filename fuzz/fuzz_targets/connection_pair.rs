@@ -45,7 +45,8 @@ fn check(side: &mut Side, hostile: bool) {
             }
             Event::Reset(e) if !hostile => {
                 assert!(
-                    e.initiator == Initiator::Remote && (e.reason == Reason::CANCEL || e.reason == Reason::REFUSED_STREAM),
+                    e.initiator == Initiator::Remote
+                        && (e.reason == Reason::CANCEL || e.reason == Reason::REFUSED_STREAM),
                     "honest peers disagreed: {e}"
                 );
             }
@@ -57,8 +58,16 @@ fn check(side: &mut Side, hostile: bool) {
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
     let cfg = Config::default();
-    let mut client = Side { conn: Connection::new(Role::Client, cfg.clone(), now), inbox: VecDeque::new(), streams: Vec::new() };
-    let mut server = Side { conn: Connection::new(Role::Server, cfg, now), inbox: VecDeque::new(), streams: Vec::new() };
+    let mut client = Side {
+        conn: Connection::new(Role::Client, cfg.clone(), now),
+        inbox: VecDeque::new(),
+        streams: Vec::new(),
+    };
+    let mut server = Side {
+        conn: Connection::new(Role::Server, cfg, now),
+        inbox: VecDeque::new(),
+        streams: Vec::new(),
+    };
     let mut hostile = false;
     let mut input = data.iter().copied();
     let mut buf = BytesMut::new();
@@ -71,29 +80,57 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             1 | 3 => {
-                let side = if op % 12 == 1 { &mut client } else { &mut server };
+                let side = if op % 12 == 1 {
+                    &mut client
+                } else {
+                    &mut server
+                };
                 if let Some(id) = side.streams.get(arg % side.streams.len().max(1)).copied() {
-                    let _ = side.conn.send_data(id, Bytes::from(vec![0x5a; arg * 97]), op & 0x20 != 0);
+                    let _ =
+                        side.conn
+                            .send_data(id, Bytes::from(vec![0x5a; arg * 97]), op & 0x20 != 0);
                 }
             }
             2 => {
-                if let Some(id) = server.streams.get(arg % server.streams.len().max(1)).copied() {
-                    let _ = server.conn.send_headers(id, &[HeaderField::from_static(":status", "200")], op & 0x20 != 0);
+                if let Some(id) = server
+                    .streams
+                    .get(arg % server.streams.len().max(1))
+                    .copied()
+                {
+                    let _ = server.conn.send_headers(
+                        id,
+                        &[HeaderField::from_static(":status", "200")],
+                        op & 0x20 != 0,
+                    );
                 }
             }
             4 => {
-                if let Some(id) = server.streams.get(arg % server.streams.len().max(1)).copied() {
-                    let _ = server.conn.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")]);
+                if let Some(id) = server
+                    .streams
+                    .get(arg % server.streams.len().max(1))
+                    .copied()
+                {
+                    let _ = server
+                        .conn
+                        .send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")]);
                 }
             }
             5 => {
-                let side = if op & 0x10 != 0 { &mut client } else { &mut server };
+                let side = if op & 0x10 != 0 {
+                    &mut client
+                } else {
+                    &mut server
+                };
                 if let Some(id) = side.streams.get(arg % side.streams.len().max(1)).copied() {
                     side.conn.reset_stream(id, Reason::CANCEL);
                 }
             }
             6 | 11 => {
-                let side = if op & 0x10 != 0 { &mut client } else { &mut server };
+                let side = if op & 0x10 != 0 {
+                    &mut client
+                } else {
+                    &mut server
+                };
                 if let Some(id) = side.streams.get(arg % side.streams.len().max(1)).copied() {
                     if op % 12 == 6 {
                         side.conn.release_capacity(id, arg * 1000);

@@ -23,7 +23,9 @@ const LIST_SIZES: [usize; 4] = [0, 256, 1024, 8192];
 const FIELD_COUNTS: [usize; 4] = [1, 4, 16, 200];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&control, mut rest)) = data.split_first() else { return };
+    let Some((&control, mut rest)) = data.split_first() else {
+        return;
+    };
     let advertised = TABLE_SIZES[usize::from(control & 3)];
     let max_list = LIST_SIZES[usize::from((control >> 2) & 3)];
     let max_fields = FIELD_COUNTS[usize::from((control >> 4) & 3)];

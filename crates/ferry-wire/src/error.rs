@@ -156,15 +156,19 @@ impl ConnectionError {
 impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = match self.initiator {
-            Initiator::User => "closed by the application",
-            Initiator::Library => "closed locally",
-            Initiator::Remote => "peer error",
+            Initiator::User => "by the application",
+            Initiator::Library => "by the library",
+            Initiator::Remote => "by the peer",
         };
-        write!(
-            f,
-            "connection error {} ({who}): {}",
-            self.reason, self.detail
-        )
+        if self.reason == Reason::NO_ERROR {
+            write!(f, "connection closed {who}: {}", self.detail)
+        } else {
+            write!(
+                f,
+                "connection error {} raised {who}: {}",
+                self.reason, self.detail
+            )
+        }
     }
 }
 

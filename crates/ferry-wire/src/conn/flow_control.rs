@@ -28,6 +28,7 @@ impl SendWindow {
         u32::try_from(self.0.max(0)).unwrap_or(u32::MAX)
     }
 
+    #[cfg(test)]
     pub(crate) fn value(self) -> i64 {
         self.0
     }
@@ -87,6 +88,7 @@ impl RecvWindow {
     }
 
     /// The window the peer believes it has.
+    #[cfg(test)]
     pub(crate) fn advertised(&self) -> i64 {
         self.advertised
     }

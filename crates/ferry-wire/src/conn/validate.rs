@@ -93,12 +93,10 @@ pub(crate) fn check(fields: &[HeaderField], section: Section) -> Result<Checked,
         }
     }
     match section {
-        Section::Request if connect => {
-            if !authority || scheme || path {
-                return Err("malformed CONNECT request");
-            }
+        Section::Request if connect && (!authority || scheme || path) => {
+            return Err("malformed CONNECT request");
         }
-        Section::Request if !(method && scheme && path) => {
+        Section::Request if !(connect || method && scheme && path) => {
             return Err("request without :method, :scheme or :path");
         }
         Section::Response if !status => return Err("response without :status"),

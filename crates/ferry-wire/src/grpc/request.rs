@@ -162,6 +162,10 @@ impl RequestHead {
         text(&self.content_type)
     }
 
+    pub(crate) fn content_type_bytes(&self) -> &Bytes {
+        &self.content_type
+    }
+
     /// The content subtype: `Some("proto")` for `application/grpc+proto`,
     /// `None` for plain `application/grpc` (which means protobuf).
     pub fn content_subtype(&self) -> Option<&str> {
@@ -271,25 +275,17 @@ impl RequestHead {
         for f in fields {
             if f.is_pseudo() {
                 if regular_seen {
-                    return Err(RequestError::Malformed {
-                        detail: "pseudo-header after a regular header",
-                    });
+                    return Err(malformed("pseudo-header after a regular header"));
                 }
                 let slot = match f.name.as_ref() {
                     b":method" => &mut method,
                     b":scheme" => &mut scheme,
                     b":path" => &mut path,
                     b":authority" => &mut authority,
-                    _ => {
-                        return Err(RequestError::Malformed {
-                            detail: "unknown pseudo-header",
-                        });
-                    }
+                    _ => return Err(malformed("unknown pseudo-header")),
                 };
                 if slot.replace(&f.value).is_some() {
-                    return Err(RequestError::Malformed {
-                        detail: "repeated pseudo-header",
-                    });
+                    return Err(malformed("repeated pseudo-header"));
                 }
                 continue;
             }
@@ -301,15 +297,11 @@ impl RequestHead {
                 b"grpc-accept-encoding" => &mut accept_encoding,
                 b"user-agent" => &mut user_agent,
                 b"te" if !f.value.eq_ignore_ascii_case(b"trailers") => {
-                    return Err(RequestError::Malformed {
-                        detail: "te header other than \"trailers\"",
-                    });
+                    return Err(malformed("te header other than \"trailers\""));
                 }
                 b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
                 | b"upgrade" => {
-                    return Err(RequestError::Malformed {
-                        detail: "connection-specific header",
-                    });
+                    return Err(malformed("connection-specific header"));
                 }
                 _ => continue,
             };
@@ -317,14 +309,10 @@ impl RequestHead {
         }
 
         let (Some(method), Some(scheme), Some(path)) = (method, scheme, path) else {
-            return Err(RequestError::Malformed {
-                detail: "missing :method, :scheme or :path",
-            });
+            return Err(malformed("missing :method, :scheme or :path"));
         };
         if !is_printable(scheme) || authority.is_some_and(|a| !is_printable(a)) {
-            return Err(RequestError::Malformed {
-                detail: "unprintable :scheme or :authority",
-            });
+            return Err(malformed("unprintable :scheme or :authority"));
         }
         if method.as_ref() != b"POST" {
             return Err(RequestError::MethodNotAllowed {
@@ -339,17 +327,14 @@ impl RequestHead {
                 });
             }
         };
-        let timeout = match timeout {
-            Some(value) => {
-                Some(
-                    decode_timeout(value).map_err(|error| RequestError::InvalidTimeout {
-                        value: echo(value),
-                        error,
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let timeout = timeout
+            .map(|value| {
+                decode_timeout(value).map_err(|error| RequestError::InvalidTimeout {
+                    value: echo(value),
+                    error,
+                })
+            })
+            .transpose()?;
         let metadata = Metadata::decode(fields).map_err(RequestError::InvalidMetadata)?;
         if !path.iter().all(|&b| b.is_ascii_graphic()) || split_path(text(path)).is_none() {
             return Err(RequestError::InvalidPath { path: echo(path) });
@@ -508,6 +493,10 @@ impl From<RequestError> for Status {
     fn from(e: RequestError) -> Status {
         e.to_status()
     }
+}
+
+const fn malformed(detail: &'static str) -> RequestError {
+    RequestError::Malformed { detail }
 }
 
 fn field(name: &'static str, value: Bytes) -> HeaderField {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::content_type::{CONTENT_TYPE_GRPC, is_grpc_content_type};
 use super::metadata::{LENIENT_BASE64, Metadata, trim_bytes};
 use super::percent::{percent_decode, percent_encode};
-use super::request::echo;
+use super::request::{RequestHead, echo};
 use super::status::{Code, Status, http_reason_phrase};
 use crate::HeaderField;
 
@@ -40,6 +40,15 @@ impl ResponseHead {
             encoding: None,
             accept_encoding: None,
             metadata: Metadata::new(),
+        }
+    }
+
+    /// Like [`new`](ResponseHead::new), with the request's content type (as
+    /// grpc-go answers: same codec subtype), shared rather than copied.
+    pub fn for_request(request: &RequestHead) -> ResponseHead {
+        ResponseHead {
+            content_type: request.content_type_bytes().clone(),
+            ..ResponseHead::new()
         }
     }
 
@@ -443,6 +452,7 @@ fn text(bytes: &[u8]) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grpc::Scheme;
     use proptest::prelude::*;
 
     fn f(name: &'static str, value: &'static str) -> HeaderField {
@@ -482,6 +492,10 @@ mod tests {
                 f("x-grpc-test-echo-initial", "v"),
             ]
         );
+        let request = RequestHead::new(Scheme::Http, "h", "/a.B/C")
+            .with_content_type("application/grpc+json");
+        let head = ResponseHead::for_request(&request);
+        assert_eq!(head.content_type(), "application/grpc+json");
         assert_eq!(
             ResponseHead::new().encode(),
             vec![f(":status", "200"), f("content-type", "application/grpc")]

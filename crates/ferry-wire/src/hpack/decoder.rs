@@ -956,6 +956,36 @@ pub(crate) mod tests {
         assert_eq!(out[1].value.len(), 4000);
     }
 
+    proptest::proptest! {
+        /// Arbitrary blocks: no panic, limits respected, nothing left in
+        /// `out` on error, and the table within the advertised size.
+        #[test]
+        fn arbitrary_blocks(
+            blocks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..6),
+            max_list in 0usize..300,
+            max_fields in 0usize..6,
+        ) {
+            let mut d = Decoder::new(256);
+            d.set_limits(max_list, max_fields);
+            for block in blocks {
+                let mut out = Vec::new();
+                match d.decode(&Bytes::from(block), &mut out) {
+                    Ok(()) => {
+                        proptest::prop_assert!(out.len() <= max_fields);
+                        proptest::prop_assert!(out.iter().map(HeaderField::size).sum::<usize>() <= max_list);
+                    }
+                    Err(e) => {
+                        proptest::prop_assert!(out.is_empty());
+                        if e.is_connection_error() {
+                            break;
+                        }
+                    }
+                }
+                proptest::prop_assert!(d.table_size() <= 256);
+            }
+        }
+    }
+
     #[test]
     fn connection_errors_convert() {
         let e = DecoderError::InvalidHuffman.to_connection_error().unwrap();

@@ -53,10 +53,51 @@ struct Half {
     slow: bool,
 }
 
-fn conn(pair: &mut Pair, side: Side) -> &mut Connection {
-    match side {
-        Side::Client => &mut pair.client,
-        Side::Server => &mut pair.server,
+/// One application round on one side: readers release what they consumed
+/// (slow ones 2 KiB per round), writers queue the next random-sized chunk
+/// as far as the stream's send buffer allows.
+fn pump<'a>(
+    c: &mut Connection,
+    side: Side,
+    halves: impl Iterator<Item = (&'a StreamId, &'a mut Half)>,
+    rng: &mut Rng,
+) {
+    let dir = if side == Side::Client { 0 } else { 1 };
+    for (&id, half) in halves {
+        let n = if half.slow {
+            half.in_unreleased.min(2048)
+        } else {
+            half.in_unreleased
+        };
+        if n > 0 {
+            half.in_unreleased -= n;
+            c.release_capacity(id, n);
+        }
+        if half.out_finished {
+            continue;
+        }
+        let Some(cap) = c.send_capacity(id) else {
+            continue;
+        };
+        let left = half.out_total - half.out_sent;
+        let n = left.min(cap).min(1 + rng.below(40_000));
+        if n == left {
+            let chunk = body(id, dir, half.out_sent, n);
+            half.out_sent += n;
+            half.out_finished = true;
+            if side == Side::Client {
+                c.send_data(id, chunk, true).unwrap();
+            } else {
+                if n > 0 {
+                    c.send_data(id, chunk, false).unwrap();
+                }
+                c.send_trailers(id, trailers()).unwrap();
+            }
+        } else if n > 0 {
+            c.send_data(id, body(id, dir, half.out_sent, n), false)
+                .unwrap();
+            half.out_sent += n;
+        }
     }
 }
 
@@ -73,7 +114,7 @@ fn random_concurrent_streams_deliver_every_byte_in_order() {
             Duration::from_millis(1),
         );
         let mut client: BTreeMap<StreamId, Half> = BTreeMap::new();
-        let mut server: HashMap<StreamId, Half> = HashMap::new();
+        let mut server: BTreeMap<StreamId, Half> = BTreeMap::new();
         let mut totals_up: HashMap<StreamId, usize> = HashMap::new();
         let mut totals_down: HashMap<StreamId, usize> = HashMap::new();
         let calls = 60;
@@ -177,56 +218,8 @@ fn random_concurrent_streams_deliver_every_byte_in_order() {
                     other => panic!("client: unexpected {other:?}"),
                 }
             }
-            // Readers release what they consumed; slow ones 2 KiB per round.
-            for (side, halves) in [
-                (
-                    Side::Client,
-                    &mut client.iter_mut().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
-                ),
-                (
-                    Side::Server,
-                    &mut server.iter_mut().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
-                ),
-            ] {
-                for (id, half) in halves.iter_mut() {
-                    let n = if half.slow {
-                        half.in_unreleased.min(2048)
-                    } else {
-                        half.in_unreleased
-                    };
-                    if n > 0 {
-                        half.in_unreleased -= n;
-                        conn(&mut pair, side).release_capacity(*id, n);
-                    }
-                    if half.out_finished {
-                        continue;
-                    }
-                    let c = conn(&mut pair, side);
-                    let Some(cap) = c.send_capacity(*id) else {
-                        continue;
-                    };
-                    let left = half.out_total - half.out_sent;
-                    let n = left.min(cap).min(1 + rng.below(40_000));
-                    let dir = if side == Side::Client { 0 } else { 1 };
-                    if n == left {
-                        let chunk = body(*id, dir, half.out_sent, n);
-                        half.out_sent += n;
-                        half.out_finished = true;
-                        if side == Side::Client {
-                            c.send_data(*id, chunk, true).unwrap();
-                        } else {
-                            if n > 0 {
-                                c.send_data(*id, chunk, false).unwrap();
-                            }
-                            c.send_trailers(*id, trailers()).unwrap();
-                        }
-                    } else if n > 0 {
-                        c.send_data(*id, body(*id, dir, half.out_sent, n), false)
-                            .unwrap();
-                        half.out_sent += n;
-                    }
-                }
-            }
+            pump(&mut pair.client, Side::Client, client.iter_mut(), &mut rng);
+            pump(&mut pair.server, Side::Server, server.iter_mut(), &mut rng);
             if done == calls && server.values().all(|h| h.in_finished) {
                 break;
             }
@@ -528,12 +521,14 @@ fn two_step_graceful_shutdown_drains_in_flight_streams() {
 #[test]
 fn keepalive_closes_a_silent_connection() {
     use ferry_wire::conn::Keepalive;
-    let mut cfg = Config::default();
-    cfg.keepalive = Some(Keepalive {
-        interval: Duration::from_secs(10),
-        timeout: Duration::from_secs(5),
-        while_idle: true,
-    });
+    let cfg = Config {
+        keepalive: Some(Keepalive {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            while_idle: true,
+        }),
+        ..Config::default()
+    };
     let mut pair = Pair::new(cfg, Config::default(), Duration::from_millis(1));
     pair.run();
     let before = pair.client_sent.len();

@@ -357,8 +357,15 @@ fn describe(list: &[HeaderField]) -> String {
 fn ours_to_python() {
     let mut rng = Rng::new(0x5eed_0001);
     let mut requests = Vec::new();
-    // What each `D` request must decode to: (sequence, block, fields, our table size).
-    let mut expected: Vec<Option<(usize, usize, Vec<HeaderField>, usize)>> = Vec::new();
+    /// What a `D` request must decode to.
+    struct Sent {
+        sequence: usize,
+        block: usize,
+        list: Vec<HeaderField>,
+        /// Our encoder's dynamic table size after the block.
+        table_size: usize,
+    }
+    let mut expected: Vec<Option<Sent>> = Vec::new();
     let mut blocks_total = 0;
     for s in 0..SEQUENCES {
         let mut encoder = match rng.below(4) {
@@ -379,14 +386,25 @@ fn ours_to_python() {
             let mut block = BytesMut::new();
             encoder.encode(&list, &mut block);
             requests.push(format!("D {}", hex(&block)));
-            expected.push(Some((s, b, list, encoder.table_size())));
+            expected.push(Some(Sent {
+                sequence: s,
+                block: b,
+                list,
+                table_size: encoder.table_size(),
+            }));
             blocks_total += 1;
         }
     }
     let answers = ask(&requests);
     let mut fields_total = 0;
     for ((request, answer), want) in requests.iter().zip(&answers).zip(expected) {
-        let Some((s, b, list, table_size)) = want else {
+        let Some(Sent {
+            sequence: s,
+            block: b,
+            list,
+            table_size,
+        }) = want
+        else {
             assert_eq!(answer, "OK", "{request}");
             continue;
         };

@@ -12,27 +12,27 @@ use ferry_wire::{HeaderField, StreamId, hpack};
 
 /// Which end of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Client,
     Server,
 }
 
-pub struct Pair {
-    pub client: Connection,
-    pub server: Connection,
-    pub now: Instant,
+pub(crate) struct Pair {
+    pub(crate) client: Connection,
+    pub(crate) server: Connection,
+    pub(crate) now: Instant,
     latency: Duration,
     to_server: VecDeque<(Instant, Bytes)>,
     to_client: VecDeque<(Instant, Bytes)>,
-    pub client_events: VecDeque<Event>,
-    pub server_events: VecDeque<Event>,
+    pub(crate) client_events: VecDeque<Event>,
+    pub(crate) server_events: VecDeque<Event>,
     /// Every byte each side put on the wire, to inspect frames afterwards.
-    pub client_sent: Vec<u8>,
-    pub server_sent: Vec<u8>,
+    pub(crate) client_sent: Vec<u8>,
+    pub(crate) server_sent: Vec<u8>,
 }
 
 impl Pair {
-    pub fn new(client: Config, server: Config, latency: Duration) -> Pair {
+    pub(crate) fn new(client: Config, server: Config, latency: Duration) -> Pair {
         let now = Instant::now();
         Pair {
             client: Connection::new(Role::Client, client, now),
@@ -48,7 +48,7 @@ impl Pair {
         }
     }
 
-    pub fn default_pair() -> Pair {
+    pub(crate) fn default_pair() -> Pair {
         Pair::new(Config::default(), Config::default(), Duration::ZERO)
     }
 
@@ -105,7 +105,7 @@ impl Pair {
     /// One round: both sides transmit, then due bytes are delivered; if
     /// nothing was due, the clock jumps to the next arrival. False once
     /// nothing is in flight and nobody had anything to send.
-    pub fn step(&mut self) -> bool {
+    pub(crate) fn step(&mut self) -> bool {
         let sent = self.transmit();
         let delivered = self.deliver_due();
         if delivered || sent {
@@ -127,7 +127,7 @@ impl Pair {
     }
 
     /// Steps until quiet (bounded, so a livelock fails the test).
-    pub fn run(&mut self) {
+    pub(crate) fn run(&mut self) {
         for _ in 0..100_000 {
             if !self.step() {
                 return;
@@ -137,14 +137,14 @@ impl Pair {
     }
 
     /// Moves the clock and runs both sides' timers.
-    pub fn advance(&mut self, d: Duration) {
+    pub(crate) fn advance(&mut self, d: Duration) {
         self.now += d;
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
         self.collect();
     }
 
-    pub fn events(&mut self, side: Side) -> Vec<Event> {
+    pub(crate) fn events(&mut self, side: Side) -> Vec<Event> {
         match side {
             Side::Client => self.client_events.drain(..).collect(),
             Side::Server => self.server_events.drain(..).collect(),
@@ -152,7 +152,7 @@ impl Pair {
     }
 }
 
-pub fn request(path: &'static str) -> Vec<HeaderField> {
+pub(crate) fn request(path: &'static str) -> Vec<HeaderField> {
     vec![
         HeaderField::from_static(":method", "POST"),
         HeaderField::from_static(":scheme", "http"),
@@ -163,20 +163,20 @@ pub fn request(path: &'static str) -> Vec<HeaderField> {
     ]
 }
 
-pub fn response() -> Vec<HeaderField> {
+pub(crate) fn response() -> Vec<HeaderField> {
     vec![
         HeaderField::from_static(":status", "200"),
         HeaderField::from_static("content-type", "application/grpc"),
     ]
 }
 
-pub fn trailers() -> Vec<HeaderField> {
+pub(crate) fn trailers() -> Vec<HeaderField> {
     vec![HeaderField::from_static("grpc-status", "0")]
 }
 
 /// Splits a byte stream (optionally starting with the client preface) into
 /// frames. Panics on malformed output: our encoder must never produce any.
-pub fn parse_frames(mut bytes: &[u8]) -> Vec<Frame> {
+pub(crate) fn parse_frames(mut bytes: &[u8]) -> Vec<Frame> {
     if bytes.starts_with(PREFACE) {
         bytes = &bytes[PREFACE.len()..];
     }
@@ -193,17 +193,17 @@ pub fn parse_frames(mut bytes: &[u8]) -> Vec<Frame> {
 
 /// A hand-driven client: writes whatever frames a test wants, byte for
 /// byte, into a server connection.
-pub struct RawClient {
-    pub server: Connection,
-    pub now: Instant,
-    pub encoder: hpack::Encoder,
+pub(crate) struct RawClient {
+    pub(crate) server: Connection,
+    pub(crate) now: Instant,
+    pub(crate) encoder: hpack::Encoder,
     /// What the server wrote, not yet parsed.
     out: BytesMut,
 }
 
 impl RawClient {
     /// A server that has seen a valid preface and SETTINGS.
-    pub fn new(config: Config) -> RawClient {
+    pub(crate) fn new(config: Config) -> RawClient {
         let now = Instant::now();
         let mut raw = RawClient {
             server: Connection::new(Role::Server, config, now),
@@ -223,17 +223,17 @@ impl RawClient {
         raw
     }
 
-    pub fn send_bytes(&mut self, bytes: &[u8]) {
+    pub(crate) fn send_bytes(&mut self, bytes: &[u8]) {
         self.server.handle_input(bytes, self.now);
     }
 
-    pub fn send(&mut self, frame: Frame) {
+    pub(crate) fn send(&mut self, frame: Frame) {
         let mut buf = BytesMut::new();
         frame.encode(&mut buf);
         self.send_bytes(&buf);
     }
 
-    pub fn send_all(&mut self, frames: impl IntoIterator<Item = Frame>) {
+    pub(crate) fn send_all(&mut self, frames: impl IntoIterator<Item = Frame>) {
         let mut buf = BytesMut::new();
         for f in frames {
             f.encode(&mut buf);
@@ -241,13 +241,18 @@ impl RawClient {
         self.send_bytes(&buf);
     }
 
-    pub fn header_block(&mut self, fields: &[HeaderField]) -> Bytes {
+    pub(crate) fn header_block(&mut self, fields: &[HeaderField]) -> Bytes {
         let mut block = BytesMut::new();
         self.encoder.encode(fields, &mut block);
         block.freeze()
     }
 
-    pub fn headers_frame(&mut self, id: u32, fields: &[HeaderField], end_stream: bool) -> Frame {
+    pub(crate) fn headers_frame(
+        &mut self,
+        id: u32,
+        fields: &[HeaderField],
+        end_stream: bool,
+    ) -> Frame {
         let fragment = self.header_block(fields);
         Frame::Headers(frame::Headers {
             stream_id: StreamId::new(id),
@@ -260,18 +265,18 @@ impl RawClient {
     }
 
     /// Everything the server wrote since the last call, as frames.
-    pub fn server_frames(&mut self) -> Vec<Frame> {
+    pub(crate) fn server_frames(&mut self) -> Vec<Frame> {
         while self.server.poll_transmit(self.now, &mut self.out) > 0 {}
         let bytes = self.out.split();
         parse_frames(&bytes)
     }
 
-    pub fn events(&mut self) -> Vec<Event> {
+    pub(crate) fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.server.poll_event()).collect()
     }
 
     /// The GOAWAY the server sent, if any.
-    pub fn goaway(frames: &[Frame]) -> Option<&frame::GoAway> {
+    pub(crate) fn goaway(frames: &[Frame]) -> Option<&frame::GoAway> {
         frames.iter().find_map(|f| match f {
             Frame::GoAway(g) => Some(g),
             _ => None,

@@ -1,0 +1,93 @@
+//! The connection state machine alone: one gRPC unary exchange between an
+//! in-memory client and server (request HEADERS + DATA, response HEADERS +
+//! DATA + trailers), with no sockets, so the number is the wire core's own
+//! cost per call on both sides together.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ferry_wire::HeaderField;
+use ferry_wire::conn::{Config, Connection, Event, Role};
+
+fn request() -> Vec<HeaderField> {
+    vec![
+        HeaderField::from_static(":method", "POST"),
+        HeaderField::from_static(":scheme", "http"),
+        HeaderField::from_static(":path", "/helloworld.Greeter/SayHello"),
+        HeaderField::from_static(":authority", "localhost:50051"),
+        HeaderField::from_static("content-type", "application/grpc"),
+        HeaderField::from_static("te", "trailers"),
+        HeaderField::from_static("user-agent", "ferry/0.1"),
+    ]
+}
+
+fn exchange(from: &mut Connection, to: &mut Connection, buf: &mut BytesMut, now: Instant) {
+    while from.poll_transmit(now, buf) > 0 {}
+    if !buf.is_empty() {
+        to.handle_input(buf, now);
+        buf.clear();
+    }
+}
+
+fn unary(c: &mut Criterion) {
+    let now = Instant::now();
+    let mut client = Connection::new(Role::Client, Config::default(), now);
+    let mut server = Connection::new(Role::Server, Config::default(), now);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    for _ in 0..3 {
+        exchange(&mut client, &mut server, &mut buf, now);
+        exchange(&mut server, &mut client, &mut buf, now);
+    }
+    while client.poll_event().is_some() {}
+    while server.poll_event().is_some() {}
+    let req = request();
+    let resp = [
+        HeaderField::from_static(":status", "200"),
+        HeaderField::from_static("content-type", "application/grpc"),
+    ];
+    let payload = Bytes::from(vec![0x2a; 105]);
+    let mut group = c.benchmark_group("conn");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("unary_exchange_100B", |b| {
+        b.iter(|| {
+            let id = client.open_stream(&req, false).expect("open");
+            client.send_data(id, payload.clone(), true).expect("send");
+            exchange(&mut client, &mut server, &mut buf, now);
+            while let Some(e) = server.poll_event() {
+                if let Event::Data {
+                    stream_id, data, ..
+                } = e
+                {
+                    server.release_capacity(stream_id, data.len());
+                    server
+                        .send_headers(stream_id, &resp, false)
+                        .expect("headers");
+                    server
+                        .send_data(stream_id, payload.clone(), false)
+                        .expect("data");
+                    server
+                        .send_trailers(
+                            stream_id,
+                            vec![HeaderField::from_static("grpc-status", "0")],
+                        )
+                        .expect("trailers");
+                }
+            }
+            exchange(&mut server, &mut client, &mut buf, now);
+            while let Some(e) = client.poll_event() {
+                if let Event::Data {
+                    stream_id, data, ..
+                } = e
+                {
+                    client.release_capacity(stream_id, data.len());
+                }
+            }
+            exchange(&mut client, &mut server, &mut buf, now);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, unary);
+criterion_main!(benches);
