@@ -55,6 +55,14 @@ fn check(side: &mut Side, hostile: bool) {
     }
 }
 
+fn deliver(from: &mut Side, to: &mut Side, arg: usize, now: Instant, buf: &mut BytesMut) {
+    while from.conn.poll_transmit(now, buf) > 0 {}
+    to.inbox.extend(buf.split().iter());
+    let n = (arg * 64 + 1).min(to.inbox.len());
+    let chunk: Vec<u8> = to.inbox.drain(..n).collect();
+    to.conn.handle_input(&chunk, now);
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
     let cfg = Config::default();
@@ -141,13 +149,8 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 // Deliver up to arg*64 bytes each way (frames may be split).
-                for (from, to) in [(&mut client, &mut server), (&mut server, &mut client)] {
-                    while from.conn.poll_transmit(now, &mut buf) > 0 {}
-                    to.inbox.extend(buf.split().iter());
-                    let n = (arg * 64 + 1).min(to.inbox.len());
-                    let chunk: Vec<u8> = to.inbox.drain(..n).collect();
-                    to.conn.handle_input(&chunk, now);
-                }
+                deliver(&mut client, &mut server, arg, now, &mut buf);
+                deliver(&mut server, &mut client, arg, now, &mut buf);
             }
             8 => {
                 now += Duration::from_millis(arg as u64 * 50);
