@@ -184,6 +184,8 @@ struct PartialBlock {
     block: BytesMut,
     end_stream: bool,
     continuations: usize,
+    /// Reset the stream once the block is decoded (see `recv_headers`).
+    malformed: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -378,6 +380,18 @@ impl Connection {
     /// Streams open in either direction.
     pub fn open_streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Bytes this connection holds in its own buffers: unparsed input, a
+    /// header block being assembled, queued control frames and header
+    /// blocks, and data queued on streams. Received data handed out in
+    /// events is the application's and is not counted. The defences keep
+    /// this bounded whatever the peer sends; it is also a metric.
+    pub fn buffered_bytes(&self) -> usize {
+        self.inbuf.len()
+            + self.partial.as_ref().map_or(0, |p| p.block.len())
+            + self.control.len()
+            + self.streams.values().map(|s| s.queued_bytes).sum::<usize>()
     }
 
     /// The stream ids still usable by this side, for diagnostics.
@@ -688,14 +702,18 @@ impl Connection {
 
     /// True for a stream id that no one has opened yet (RFC 9113 §5.1).
     fn is_idle(&self, id: StreamId) -> bool {
-        let local_parity = match self.role {
-            Role::Client => id.is_client_initiated(),
-            Role::Server => id.is_server_initiated(),
-        };
-        if local_parity {
+        if self.is_local_parity(id) {
             self.next_local_id.is_some_and(|next| id >= next)
         } else {
             id > self.last_remote_id
+        }
+    }
+
+    /// True for ids of our own parity (the ones this side opens).
+    fn is_local_parity(&self, id: StreamId) -> bool {
+        match self.role {
+            Role::Client => id.is_client_initiated(),
+            Role::Server => id.is_server_initiated(),
         }
     }
 

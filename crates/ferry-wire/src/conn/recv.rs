@@ -12,7 +12,7 @@ use super::{
     KEEPALIVE_PING, SHUTDOWN_PING, bdp::BDP_PING, flow_control::RecvWindow,
     flow_control::SendWindow,
 };
-use crate::frame::{self, Frame, FrameHeader, HEADER_LEN};
+use crate::frame::{self, Frame, FrameError, FrameHeader, HEADER_LEN};
 use crate::{ConnectionError, Error, Initiator, Reason, StreamError, StreamId};
 
 type Result<T = ()> = std::result::Result<T, Error>;
@@ -98,7 +98,15 @@ impl Connection {
                 ));
             }
         }
-        let frame = Frame::decode(head, payload).map_err(|e| e.into_error())?;
+        let frame = match Frame::decode(head, payload) {
+            Ok(frame) => frame,
+            // The block of a malformed HEADERS must still reach the HPACK
+            // decoder, or the tables fall out of step (RFC 9113 §4.3).
+            Err(FrameError::HeadersSelfDependency(h)) if self.phase == Phase::Open => {
+                return self.recv_headers(*h, Some("stream depends on itself"), now);
+            }
+            Err(e) => return Err(e.into_error()),
+        };
         if self.phase == Phase::FirstSettings {
             match &frame {
                 Frame::Settings(s) if !s.ack => {
@@ -115,7 +123,7 @@ impl Connection {
         }
         match frame {
             Frame::Data(d) => self.recv_data(d, now),
-            Frame::Headers(h) => self.recv_headers(h, now),
+            Frame::Headers(h) => self.recv_headers(h, None, now),
             Frame::Priority(_) | Frame::Unknown(_) => Ok(()),
             Frame::RstStream(r) => self.recv_reset(r, now),
             Frame::Settings(s) => self.recv_settings(s, now),
@@ -133,9 +141,16 @@ impl Connection {
         }
     }
 
-    fn recv_headers(&mut self, h: frame::Headers, now: Instant) -> Result {
+    /// `malformed` says why the stream must be reset once its block is
+    /// decoded.
+    fn recv_headers(
+        &mut self,
+        h: frame::Headers,
+        malformed: Option<&'static str>,
+        now: Instant,
+    ) -> Result {
         if h.end_headers {
-            return self.recv_header_block(h.stream_id, h.fragment, h.end_stream);
+            return self.recv_header_block(h.stream_id, h.fragment, h.end_stream, malformed);
         }
         if h.fragment.is_empty() && !self.buckets.empty_frames.take(now) {
             return Err(calm("too many empty frames"));
@@ -146,6 +161,7 @@ impl Connection {
             block: BytesMut::from(&h.fragment[..]),
             end_stream: h.end_stream,
             continuations: 0,
+            malformed,
         });
         Ok(())
     }
@@ -177,6 +193,7 @@ impl Connection {
             partial.stream_id,
             partial.block.freeze(),
             partial.end_stream,
+            partial.malformed,
         )
     }
 
@@ -192,7 +209,13 @@ impl Connection {
     /// A complete header block for `id`. It is always decoded, even for a
     /// stream we will ignore, so the HPACK table stays in step with the
     /// peer's.
-    fn recv_header_block(&mut self, id: StreamId, block: Bytes, end_stream: bool) -> Result {
+    fn recv_header_block(
+        &mut self,
+        id: StreamId,
+        block: Bytes,
+        end_stream: bool,
+        malformed: Option<&'static str>,
+    ) -> Result {
         let mut fields = std::mem::take(&mut self.decoded);
         fields.clear();
         let too_large = match self.decoder.decode(&block, &mut fields) {
@@ -200,6 +223,13 @@ impl Connection {
             Err(e) if !e.is_connection_error() => true,
             Err(e) => return Err(conn_err(Reason::COMPRESSION_ERROR, format!("HPACK: {e:?}"))),
         };
+        if let Some(why) = malformed {
+            if id > self.last_remote_id && !self.is_local_parity(id) {
+                // A new stream the peer opened: its id is used up.
+                self.last_remote_id = id;
+            }
+            return Err(stream_err(id, Reason::PROTOCOL_ERROR, why));
+        }
         if let Some(stream) = self.streams.get_mut(&id) {
             if !stream.state.can_recv() {
                 return Err(stream_err(

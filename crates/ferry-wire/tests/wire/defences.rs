@@ -12,6 +12,9 @@ use ferry_wire::{HeaderField, Reason, StreamId};
 use crate::support::{RawClient, request};
 
 fn assert_goaway(raw: &mut RawClient, reason: Reason, debug: &str) {
+    // Whatever the attack, what the connection holds stays small.
+    let held = raw.server.buffered_bytes();
+    assert!(held < 96 << 10, "{held} bytes buffered");
     let frames = raw.server_frames();
     let g = RawClient::goaway(&frames).unwrap_or_else(|| panic!("no GOAWAY in {frames:?}"));
     assert_eq!(g.reason, reason);
@@ -135,6 +138,7 @@ fn continuation_flood_is_cut_off() {
         sent += 1;
     }
     assert_eq!(sent, 33, "the 33rd CONTINUATION passes the limit of 32");
+    assert!(raw.server.buffered_bytes() < 1024);
     assert_goaway(
         &mut raw,
         Reason::ENHANCE_YOUR_CALM,
@@ -486,5 +490,48 @@ fn data_beyond_the_window_is_a_flow_control_error() {
         rst_codes(&raw.server_frames()),
         vec![(1, Reason::FLOW_CONTROL_ERROR)]
     );
+    assert!(!raw.server.is_closed());
+}
+
+#[test]
+fn self_dependent_headers_reset_the_stream_and_keep_hpack_in_step() {
+    let mut raw = RawClient::new(Config::default());
+    let block = raw.header_block(&request("/t.S/First"));
+    raw.send(Frame::Headers(frame::Headers {
+        stream_id: StreamId::new(1),
+        fragment: block,
+        end_stream: true,
+        end_headers: true,
+        priority: Some(frame::PrioritySpec {
+            dependency: StreamId::new(1),
+            exclusive: false,
+            weight: 16,
+        }),
+        pad_len: None,
+    }));
+    assert_eq!(
+        rst_codes(&raw.server_frames()),
+        vec![(1, Reason::PROTOCOL_ERROR)]
+    );
+    assert!(raw.events().is_empty());
+    // The same encoder goes on: its table entries from the first block must
+    // exist on the server too.
+    let h = raw.headers_frame(3, &request("/t.S/Second"), true);
+    raw.send(h);
+    match &raw.events()[..] {
+        [
+            Event::StreamOpened {
+                stream_id, headers, ..
+            },
+        ] => {
+            assert_eq!(stream_id.as_u32(), 3);
+            assert!(
+                headers
+                    .iter()
+                    .any(|h| &h.name[..] == b":path" && &h.value[..] == b"/t.S/Second")
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
     assert!(!raw.server.is_closed());
 }
