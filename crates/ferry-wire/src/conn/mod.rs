@@ -382,6 +382,12 @@ impl Connection {
         self.streams.len()
     }
 
+    /// For a known stream, whether our END_STREAM has been written (HEADERS
+    /// or DATA with END_STREAM, or trailers, taken by `poll_transmit`).
+    pub fn send_finished(&self, stream_id: StreamId) -> Option<bool> {
+        self.streams.get(&stream_id).map(|s| !s.state.can_send())
+    }
+
     /// Bytes this connection holds in its own buffers: unparsed input, a
     /// header block being assembled, queued control frames and header
     /// blocks, and data queued on streams. Received data handed out in

@@ -10,8 +10,6 @@
 //!                    length bytes (Huffman-coded if H)
 //! ```
 
-use bytes::{BufMut, BytesMut};
-
 use super::DecoderError;
 use super::huffman;
 
@@ -50,20 +48,20 @@ impl Indexing {
 
 /// Appends `value` with a `prefix_bits`-bit prefix; `flags` fills the bits of
 /// the first byte above the prefix.
-pub(crate) fn encode_int(value: usize, prefix_bits: u8, flags: u8, dst: &mut BytesMut) {
+pub(crate) fn encode_int(value: usize, prefix_bits: u8, flags: u8, dst: &mut Vec<u8>) {
     debug_assert!((1..=8).contains(&prefix_bits));
     let max_prefix = (1usize << prefix_bits) - 1;
     if value < max_prefix {
-        dst.put_u8(flags | value as u8);
+        dst.push(flags | value as u8);
         return;
     }
-    dst.put_u8(flags | max_prefix as u8);
+    dst.push(flags | max_prefix as u8);
     let mut rest = value - max_prefix;
     while rest >= 0x80 {
-        dst.put_u8(0x80 | (rest & 0x7f) as u8);
+        dst.push(0x80 | (rest & 0x7f) as u8);
         rest >>= 7;
     }
-    dst.put_u8(rest as u8);
+    dst.push(rest as u8);
 }
 
 /// Reads an integer with a `prefix_bits`-bit prefix at `*pos`, advancing `pos`.
@@ -102,10 +100,11 @@ pub(crate) fn decode_int(
 
 /// Appends a string literal, Huffman-coded if that is shorter and `huffman`
 /// allows it.
-pub(crate) fn encode_str(s: &[u8], huffman: bool, dst: &mut BytesMut) {
+pub(crate) fn encode_str(s: &[u8], huffman: bool, dst: &mut Vec<u8>) {
     if huffman {
         let len = huffman::encoded_len(s);
         if len < s.len() {
+            dst.reserve(len + 5);
             encode_int(len, 7, 0x80, dst);
             huffman::encode(s, dst);
             return;
@@ -172,9 +171,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn int(value: usize, prefix: u8, flags: u8) -> Vec<u8> {
-        let mut dst = BytesMut::new();
+        let mut dst = Vec::new();
         encode_int(value, prefix, flags, &mut dst);
-        dst.to_vec()
+        dst
     }
 
     fn read_int(src: &[u8], prefix: u8) -> Result<(usize, usize), DecoderError> {
@@ -241,7 +240,7 @@ mod tests {
 
     #[test]
     fn strings() {
-        let mut dst = BytesMut::new();
+        let mut dst = Vec::new();
         encode_str(b"custom-key", false, &mut dst);
         assert_eq!(&dst[..], b"\x0acustom-key");
         dst.clear();

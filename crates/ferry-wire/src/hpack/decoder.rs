@@ -18,18 +18,21 @@
 //! referenced thousands of times, CVE-2016-6581) therefore costs one table
 //! entry and a counter, never a large list.
 //!
-//! Zero copy: names and values from the static table are `Bytes::from_static`;
-//! raw (non-Huffman) literals that are not indexed are slices of the input
-//! block. Fields that enter the dynamic table are copied once into a compact
-//! allocation shared by the table and the output, so a small table entry never
+//! Zero copy: names and values from the static table, and well-known gRPC
+//! names and values however they arrive (`te`, `grpc-status`, `trailers`,
+//! `application/grpc`, ...), are `Bytes::from_static`: no allocation, and no
+//! atomic reference count to bump each time an indexed field is handed out.
+//! Other raw (non-Huffman) literals that are not indexed are slices of the
+//! input block. Fields that enter the dynamic table are copied once, and the
+//! copy is shared by the table and the output, so a small table entry never
 //! pins a whole header block in memory.
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::codec::{self, Indexing, Str};
-use super::table::{DynamicTable, Entry, STATIC, STATIC_LEN};
+use super::table::{self, DynamicTable, Entry, STATIC, STATIC_LEN};
 use crate::{ConnectionError, HeaderField, Reason};
 
 /// Default cap on the decoded size of one header list (name + value + 32 per
@@ -345,45 +348,37 @@ impl Decoder {
         };
         let value = codec::decode_str(buf, pos, &mut self.scratch)?;
 
-        if indexing != Indexing::Incremental {
-            let name = match name {
-                Name::Indexed(name) => name,
-                Name::Literal(s) => self.extract(src, s),
-            };
-            let value = self.extract(src, value);
-            return Ok(HeaderField {
-                name,
-                value,
-                sensitive: indexing == Indexing::Never,
-            });
-        }
-
-        // One compact copy of the literal parts, shared by the table and the
-        // output (the name, if indexed, already is compact).
-        let value_bytes = value.bytes(buf, &self.scratch);
-        let (name, value) = match name {
-            Name::Indexed(name) => (name, Bytes::copy_from_slice(value_bytes)),
+        let name = match name {
+            Name::Indexed(name) => name,
             Name::Literal(s) => {
-                let name_bytes = s.bytes(buf, &self.scratch);
-                let mut both = BytesMut::with_capacity(name_bytes.len() + value_bytes.len());
-                both.extend_from_slice(name_bytes);
-                both.extend_from_slice(value_bytes);
-                let mut both = both.freeze();
-                let name = both.split_to(name_bytes.len());
-                (name, both)
+                let bytes = s.bytes(buf, &self.scratch);
+                match table::intern_name(bytes) {
+                    Some(name) => Bytes::from_static(name.as_bytes()),
+                    None if indexing == Indexing::Incremental => Bytes::copy_from_slice(bytes),
+                    None => self.extract(src, s),
+                }
             }
         };
-        self.table.insert(
-            Entry {
+        let value = match table::intern_value(value.bytes(buf, &self.scratch)) {
+            Some(value) => Bytes::from_static(value.as_bytes()),
+            // A compact copy for the table: an entry must not keep the whole
+            // header block alive.
+            None if indexing == Indexing::Incremental => {
+                Bytes::copy_from_slice(value.bytes(buf, &self.scratch))
+            }
+            None => self.extract(src, value),
+        };
+        if indexing == Indexing::Incremental {
+            let entry = Entry {
                 name: name.clone(),
                 value: value.clone(),
-            },
-            drop,
-        );
+            };
+            self.table.insert(entry, drop);
+        }
         Ok(HeaderField {
             name,
             value,
-            sensitive: false,
+            sensitive: indexing == Indexing::Never,
         })
     }
 
@@ -650,6 +645,19 @@ pub(crate) mod tests {
         assert_eq!(out[0], out[1]);
         assert_eq!(out[0].value.as_ptr(), out[1].value.as_ptr());
         assert!(!range.contains(&(out[0].value.as_ptr() as usize)));
+        // Well-known names and values are static however they arrive:
+        // te: trailers, literal with indexing, then indexed.
+        let block = hex("4002 7465 0874 7261 696c 6572 73 be");
+        let mut out = Vec::new();
+        d.decode(&block, &mut out).unwrap();
+        assert_eq!(out, fields(&[("te", "trailers"), ("te", "trailers")]));
+        for f in &out {
+            assert_eq!(f.name.as_ptr(), table::intern_name(b"te").unwrap().as_ptr());
+            assert_eq!(
+                f.value.as_ptr(),
+                table::intern_value(b"trailers").unwrap().as_ptr()
+            );
+        }
     }
 
     #[test]
@@ -922,14 +930,14 @@ pub(crate) mod tests {
     fn hpack_bomb() {
         let mut d = Decoder::new(DEFAULT_TABLE_SIZE);
         let value = vec![b'x'; 4000];
-        let mut block = BytesMut::new();
+        let mut block = Vec::new();
         block.extend_from_slice(&[0x40, 0x04]);
         block.extend_from_slice(b"bomb");
         codec::encode_int(value.len(), 7, 0, &mut block);
         block.extend_from_slice(&value);
         let refs = 16_000;
         block.extend_from_slice(&vec![0xbe; refs]);
-        let block = block.freeze();
+        let block = Bytes::from(block);
         let mut out = Vec::new();
         let err = d.decode(&block, &mut out).unwrap_err();
         let one = 4 + 4000 + 32;

@@ -47,6 +47,10 @@ use super::codec::{self, Indexing};
 use super::table::{self, EncoderTable, Entry};
 use crate::HeaderField;
 
+/// The scratch buffer is dropped after a block that grew it past this, so one
+/// huge header does not keep memory for the life of the connection.
+const BUF_KEEP: usize = 16 * 1024;
+
 /// `cookie` values shorter than this are never indexed (RFC 7541 §7.1.3
 /// suggests treating short cookie values as sensitive).
 const SHORT_COOKIE: usize = 20;
@@ -65,6 +69,8 @@ pub struct Encoder {
     /// Table size changes to announce at the start of the next block.
     pending: Option<SizeUpdate>,
     huffman: bool,
+    /// Scratch space for the block being encoded.
+    buf: Vec<u8>,
 }
 
 /// Size changes since the last block: the smallest and the final size
@@ -97,6 +103,7 @@ impl Encoder {
             cap,
             pending: None,
             huffman: true,
+            buf: Vec::new(),
         };
         encoder.set_max_table_size(DEFAULT_TABLE_SIZE);
         encoder
@@ -140,17 +147,25 @@ impl Encoder {
         fields: I,
         dst: &mut BytesMut,
     ) {
+        // The block is built in a reusable `Vec` (whose pushes inline to a
+        // store) and appended to `dst` with one copy.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
         if let Some(SizeUpdate { min, last }) = self.pending.take() {
             if min < last {
-                codec::encode_int(min, 5, 0x20, dst);
+                codec::encode_int(min, 5, 0x20, &mut buf);
                 self.table.set_max_size(min);
             }
-            codec::encode_int(last, 5, 0x20, dst);
+            codec::encode_int(last, 5, 0x20, &mut buf);
             self.table.set_max_size(last);
         }
         for field in fields {
             let indexing = self.policy(field);
-            self.encode_field(field, indexing, dst);
+            self.encode_field(field, indexing, &mut buf);
+        }
+        dst.extend_from_slice(&buf);
+        if buf.capacity() <= BUF_KEEP {
+            self.buf = buf;
         }
     }
 
@@ -183,7 +198,7 @@ impl Encoder {
 
     /// Encodes one field: indexed if it is in a table (unless `Never`), else
     /// as a literal with `indexing`.
-    fn encode_field(&mut self, field: &HeaderField, indexing: Indexing, dst: &mut BytesMut) {
+    fn encode_field(&mut self, field: &HeaderField, indexing: Indexing, dst: &mut Vec<u8>) {
         let (name, value): (&[u8], &[u8]) = (&field.name, &field.value);
         let in_static = table::static_lookup(name, value);
         let use_dynamic = self.table.len() > 0;
@@ -385,11 +400,11 @@ mod tests {
         for (huffman, blocks) in [(false, C5), (true, c6)] {
             let mut e = encoder_256(huffman);
             for (list, want) in RESP.iter().zip(blocks) {
-                let mut dst = BytesMut::new();
+                let mut dst = Vec::new();
                 for f in fields(list) {
                     e.encode_field(&f, Indexing::Incremental, &mut dst);
                 }
-                assert_eq!(dst.freeze(), hex(want));
+                assert_eq!(Bytes::from(dst), hex(want));
             }
             assert_eq!(e.table_size(), 215);
             assert_eq!(
@@ -542,7 +557,7 @@ mod tests {
         // Shrink: one update, only at the start of the next block.
         e.set_max_table_size(100);
         assert_eq!(&encode(&mut e, &[])[..], [0x3f, 0x45]);
-        assert_eq!(&encode(&mut e, &[])[..], []);
+        assert!(encode(&mut e, &[]).is_empty());
         // Shrink then grow between blocks: the minimum, then the final.
         e.set_max_table_size(0);
         e.set_max_table_size(4096);

@@ -20,8 +20,6 @@
 //!   the nodes reached from it by one to seven `1` bits; they are flagged
 //!   `ACCEPT`.
 
-use bytes::{BufMut, BytesMut};
-
 use super::huffman_table::CODES;
 
 /// The EOS symbol.
@@ -155,8 +153,8 @@ pub(crate) fn encoded_len(src: &[u8]) -> usize {
 }
 
 /// Appends the Huffman encoding of `src` to `dst`.
-pub(crate) fn encode(src: &[u8], dst: &mut BytesMut) {
-    dst.reserve(encoded_len(src));
+pub(crate) fn encode(src: &[u8], dst: &mut Vec<u8>) {
+    // Callers reserve: they know `encoded_len` already.
     // `acc` holds `pending` not-yet-written bits in its low end; codes are at
     // most 30 bits, so it never holds more than 31 + 30 bits.
     let mut acc: u64 = 0;
@@ -167,17 +165,17 @@ pub(crate) fn encode(src: &[u8], dst: &mut BytesMut) {
         pending += u32::from(len);
         if pending >= 32 {
             pending -= 32;
-            dst.put_u32((acc >> pending) as u32);
+            dst.extend_from_slice(&((acc >> pending) as u32).to_be_bytes());
         }
     }
     while pending >= 8 {
         pending -= 8;
-        dst.put_u8((acc >> pending) as u8);
+        dst.push((acc >> pending) as u8);
     }
     if pending > 0 {
         // Pad with the high bits of EOS, which are all ones.
         let last = (acc << (8 - pending)) as u8 | (0xff >> pending);
-        dst.put_u8(last);
+        dst.push(last);
     }
 }
 
@@ -212,7 +210,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn enc(s: &[u8]) -> Vec<u8> {
-        let mut dst = BytesMut::new();
+        let mut dst = Vec::new();
         encode(s, &mut dst);
         assert_eq!(dst.len(), encoded_len(s));
         dst.to_vec()

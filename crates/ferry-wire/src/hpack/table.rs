@@ -173,6 +173,55 @@ pub(crate) fn static_lookup(name: &[u8], value: &[u8]) -> Option<StaticMatch> {
     })
 }
 
+/// The `'static` copy of a well-known field name: every static-table name and
+/// the names gRPC adds. Decoded names that match are handed out as
+/// `Bytes::from_static`, so they cost neither an allocation nor, when cloned
+/// and dropped, an atomic reference count (the largest cost of decoding a
+/// block whose fields are all indexed).
+pub(crate) fn intern_name(name: &[u8]) -> Option<&'static str> {
+    if let Some(m) = static_lookup(name, b"\xff") {
+        return Some(STATIC[m.index - 1].0);
+    }
+    Some(match name {
+        b"te" => "te",
+        b"grpc-timeout" => "grpc-timeout",
+        b"grpc-encoding" => "grpc-encoding",
+        b"grpc-accept-encoding" => "grpc-accept-encoding",
+        b"grpc-status" => "grpc-status",
+        b"grpc-message" => "grpc-message",
+        b"grpc-status-details-bin" => "grpc-status-details-bin",
+        b"grpc-previous-rpc-attempts" => "grpc-previous-rpc-attempts",
+        b"grpc-retry-pushback-ms" => "grpc-retry-pushback-ms",
+        b"grpc-trace-bin" => "grpc-trace-bin",
+        b"grpc-tags-bin" => "grpc-tags-bin",
+        _ => return None,
+    })
+}
+
+/// The `'static` copy of a well-known gRPC field value (see [`intern_name`]).
+pub(crate) fn intern_value(value: &[u8]) -> Option<&'static str> {
+    /// `grpc-status` values.
+    const CODES: [&str; 17] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    ];
+    Some(match value {
+        b"application/grpc" => "application/grpc",
+        b"application/grpc+proto" => "application/grpc+proto",
+        b"application/grpc+json" => "application/grpc+json",
+        b"trailers" => "trailers",
+        b"identity" => "identity",
+        b"gzip" => "gzip",
+        b"deflate" => "deflate",
+        b"identity,gzip" => "identity,gzip",
+        b"identity,deflate,gzip" => "identity,deflate,gzip",
+        b"POST" => "POST",
+        b"http" => "http",
+        b"https" => "https",
+        b"200" => "200",
+        _ => return CODES.iter().copied().find(|c| c.as_bytes() == value),
+    })
+}
+
 /// One dynamic-table entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -276,18 +325,38 @@ impl DynamicTable {
 /// forwards); a crafted collision can only make a lookup miss or scan a bucket,
 /// and the table never holds more than `max_size / 32` entries.
 fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        h = mix(h, read_u64(chunk));
     }
-    let rest = chunks.remainder();
+    // The tail is read with whole-word loads (overlapping the last chunk, or
+    // two overlapping 4-byte halves), not copied into a zeroed buffer: a
+    // variable-length copy followed by a load stalls store forwarding, which
+    // showed up as the encoder's hottest instruction.
+    let len = bytes.len();
+    let rest = chunks.remainder().len();
+    let tail = match len {
+        _ if rest == 0 => 0,
+        8.. => read_u64(&bytes[len - 8..]),
+        4..=7 => u64::from(read_u32(bytes)) << 32 | u64::from(read_u32(&bytes[len - 4..])),
+        _ => u64::from(bytes[0]) << 16 | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]),
+    };
+    mix(mix(h, tail), len as u64)
+}
+
+/// The first 8 bytes of `b` (which has at least 8), little-endian.
+fn read_u64(b: &[u8]) -> u64 {
     let mut word = [0u8; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(word) ^ (rest.len() as u64) << 59).wrapping_mul(K);
-    h
+    word.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// The first 4 bytes of `b` (which has at least 4), little-endian.
+fn read_u32(b: &[u8]) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(word)
 }
 
 /// The hash of a name, as the encoder's name map keys it.
@@ -495,6 +564,18 @@ mod tests {
             })
         );
         assert_eq!(STATIC[60], ("www-authenticate", ""));
+    }
+
+    #[test]
+    fn interned_strings() {
+        assert_eq!(intern_name(b"content-type"), Some("content-type"));
+        assert_eq!(intern_name(b":method"), Some(":method"));
+        assert_eq!(intern_name(b"te"), Some("te"));
+        assert_eq!(intern_name(b"x-custom"), None);
+        assert_eq!(intern_value(b"application/grpc"), Some("application/grpc"));
+        assert_eq!(intern_value(b"16"), Some("16"));
+        assert_eq!(intern_value(b"17"), None);
+        assert_eq!(intern_value(b""), None);
     }
 
     #[test]

@@ -1,0 +1,499 @@
+//! The two halves of a call's stream, shared by client and server:
+//! [`Streaming`] receives and decodes messages, `SendStream` frames and sends
+//! them with backpressure.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseStart, Trailers};
+use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
+use futures_core::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::{Command, Handle, StreamEvent};
+use crate::status::{Delivery, Status};
+
+/// Which end of a call this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+/// Status for a stream that the peer reset or that failed locally.
+pub(crate) fn reset_status(error: &StreamError, side: Side) -> Status {
+    let status = Status::from(grpc::Status::from_reset(error.reason));
+    match (side, error.reason) {
+        (Side::Client, Reason::REFUSED_STREAM) => status.with_delivery(Delivery::Refused),
+        (Side::Client, _) => status.with_delivery(Delivery::Unknown),
+        (Side::Server, _) => status,
+    }
+}
+
+/// Status for a call whose connection ended under it.
+pub(crate) fn closed_status(error: &ConnectionError) -> Status {
+    let status = match error.initiator {
+        Initiator::User => Status::cancelled(format!("connection closed: {}", error.detail)),
+        _ => Status::unavailable(format!("connection lost: {error}")),
+    };
+    status.with_delivery(Delivery::Unknown)
+}
+
+/// Cancels the stream when dropped before it finished: no work continues
+/// for a caller who left, and no peer waits for a call that is gone.
+#[derive(Debug)]
+pub(crate) struct StreamGuard {
+    pub(crate) id: StreamId,
+    pub(crate) handle: Handle,
+    pub(crate) finished: bool,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.handle.send(Command::Reset {
+                id: self.id,
+                reason: Reason::CANCEL,
+            });
+        }
+    }
+}
+
+/// The receiving half of a stream, as raw messages.
+pub(crate) struct RecvStream {
+    pub(crate) id: StreamId,
+    pub(crate) handle: Handle,
+    events: mpsc::UnboundedReceiver<StreamEvent>,
+    decoder: MessageDecoder,
+    side: Side,
+    /// Client: the response headers arrived.
+    headers_seen: bool,
+    /// Response headers (client side), for the caller's metadata.
+    pub(crate) headers: Option<Metadata>,
+    pushed: u64,
+    released: u64,
+    expected: Option<usize>,
+    /// The peer finished sending (END_STREAM seen).
+    ended: bool,
+    /// Set once the stream is over: OK or the error, given to the caller
+    /// once.
+    outcome: Option<Status>,
+    outcome_taken: bool,
+}
+
+impl fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("id", &self.id)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl RecvStream {
+    pub(crate) fn new(
+        id: StreamId,
+        handle: Handle,
+        events: mpsc::UnboundedReceiver<StreamEvent>,
+        max_message_size: usize,
+        side: Side,
+        ended: bool,
+    ) -> RecvStream {
+        RecvStream {
+            id,
+            handle,
+            events,
+            decoder: MessageDecoder::with_max_message_size(max_message_size),
+            side,
+            headers_seen: side == Side::Server,
+            headers: None,
+            pushed: 0,
+            released: 0,
+            expected: None,
+            ended,
+            outcome: if ended && side == Side::Server {
+                Some(Status::ok())
+            } else {
+                None
+            },
+            outcome_taken: false,
+        }
+    }
+
+    /// The next raw message, `Ok(None)` at a clean end, or the error that
+    /// ended the stream. After the end every call returns `Ok(None)`.
+    pub(crate) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, Status>> {
+        loop {
+            match self.decoder.next_message() {
+                Ok(Some(msg)) => {
+                    self.release_consumed();
+                    if msg.compressed {
+                        return Poll::Ready(Err(self.fail(Status::internal(
+                            "compressed message without a negotiated grpc-encoding",
+                        ))));
+                    }
+                    return Poll::Ready(Ok(Some(msg.data)));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let status = Status::from(e.to_status());
+                    return Poll::Ready(Err(self.fail(status)));
+                }
+            }
+            if let Some(len) = self.decoder.pending_len() {
+                if self.expected != Some(len) {
+                    self.expected = Some(len);
+                    self.handle.send(Command::Expect {
+                        id: self.id,
+                        len: len + grpc::MESSAGE_HEADER_LEN,
+                    });
+                }
+            }
+            if let Some(outcome) = self.finish_if_done() {
+                return Poll::Ready(outcome);
+            }
+            let Some(event) = ready!(self.events.poll_recv(cx)) else {
+                // The driver is gone without telling us: the connection died.
+                let status =
+                    Status::unavailable("connection lost").with_delivery(Delivery::Unknown);
+                return Poll::Ready(Err(self.fail(status)));
+            };
+            self.on_event(event);
+        }
+    }
+
+    /// Once the peer has ended and every message was taken: the outcome.
+    fn finish_if_done(&mut self) -> Option<Result<Option<Bytes>, Status>> {
+        if self.outcome.is_none() && self.ended {
+            self.outcome = Some(match self.decoder.finish() {
+                Ok(()) => Status::ok(),
+                Err(e) => Status::from(e.to_status()),
+            });
+        }
+        let outcome = self.outcome.as_ref()?;
+        if self.outcome_taken || outcome.is_ok() {
+            self.outcome_taken = true;
+            return Some(Ok(None));
+        }
+        self.outcome_taken = true;
+        Some(Err(outcome.clone()))
+    }
+
+    /// Ends the stream locally with `status`. A client abandons the call
+    /// (RST_STREAM CANCEL); a server's handler answers with the status
+    /// instead, through its response.
+    pub(crate) fn fail(&mut self, status: Status) -> Status {
+        if self.outcome.is_none() {
+            self.outcome = Some(status.clone());
+            self.outcome_taken = true;
+            if self.side == Side::Client {
+                self.handle.send(Command::Reset {
+                    id: self.id,
+                    reason: Reason::CANCEL,
+                });
+            }
+        }
+        status
+    }
+
+    fn on_event(&mut self, event: StreamEvent) {
+        if self.outcome.is_some() && self.ended {
+            // The call is over (for example Trailers-Only then RST_STREAM):
+            // the first outcome stands.
+            return;
+        }
+        match event {
+            StreamEvent::Headers {
+                headers,
+                end_stream,
+            } => self.on_headers(&headers, end_stream),
+            StreamEvent::Data { data, end_stream } => {
+                if !self.headers_seen {
+                    self.outcome = Some(Status::internal("DATA before response headers"));
+                    return;
+                }
+                self.pushed += data.len() as u64;
+                self.decoder.push(data);
+                if end_stream {
+                    self.ended = true;
+                    if self.side == Side::Client {
+                        self.outcome =
+                            Some(Status::internal("server ended the stream without trailers"));
+                    }
+                }
+            }
+            StreamEvent::Trailers(trailers) => {
+                self.ended = true;
+                if self.side == Side::Client {
+                    let (status, metadata) = Trailers::decode(&trailers).into_parts();
+                    self.outcome = Some(Status::from_wire(status, metadata));
+                }
+            }
+            StreamEvent::Reset(error) => {
+                self.ended = true;
+                self.outcome = Some(reset_status(&error, self.side));
+            }
+            StreamEvent::Closed(error) => {
+                self.ended = true;
+                self.outcome = Some(closed_status(&error));
+            }
+        }
+    }
+
+    fn on_headers(&mut self, headers: &[HeaderField], end_stream: bool) {
+        match ResponseStart::decode(headers, end_stream) {
+            Ok(ResponseStart::Headers(head)) => {
+                self.headers_seen = true;
+                self.headers = Some(head.into_metadata());
+            }
+            Ok(ResponseStart::TrailersOnly(trailers)) => {
+                self.headers_seen = true;
+                self.ended = true;
+                let (status, metadata) = trailers.into_parts();
+                self.outcome = Some(Status::from_wire(status, metadata));
+            }
+            Ok(ResponseStart::Informational) => {}
+            Err(status) => {
+                self.ended = true;
+                self.outcome = Some(Status::from(status));
+            }
+        }
+        if end_stream {
+            self.ended = true;
+        }
+    }
+
+    /// Gives the bytes of messages already handed out back to the peer.
+    fn release_consumed(&mut self) {
+        let consumed = self.pushed - self.decoder.buffered_len() as u64;
+        if consumed > self.released {
+            let n = (consumed - self.released) as usize;
+            self.released = consumed;
+            self.handle.send(Command::Release { id: self.id, n });
+        }
+    }
+
+    /// Waits for the response headers (client side). Returns their
+    /// metadata, or the status if the call ended without any.
+    pub(crate) async fn response_headers(&mut self) -> Result<Metadata, Status> {
+        std::future::poll_fn(|cx| {
+            loop {
+                if let Some(headers) = self.headers.take() {
+                    return Poll::Ready(Ok(headers));
+                }
+                if let Some(outcome) = &self.outcome {
+                    if !outcome.is_ok() {
+                        self.outcome_taken = true;
+                        return Poll::Ready(Err(outcome.clone()));
+                    }
+                    return Poll::Ready(Ok(Metadata::new()));
+                }
+                let Some(event) = ready!(self.events.poll_recv(cx)) else {
+                    return Poll::Ready(Err(
+                        Status::unavailable("connection lost").with_delivery(Delivery::Unknown)
+                    ));
+                };
+                self.on_event(event);
+            }
+        })
+        .await
+    }
+
+    /// The trailing status once the stream is over (client side).
+    pub(crate) fn outcome(&self) -> Option<&Status> {
+        self.outcome.as_ref()
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.outcome.is_some() && self.outcome_taken
+    }
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        if self.side == Side::Server && !self.ended {
+            self.handle.send(Command::StopReceiving { id: self.id });
+        }
+    }
+}
+
+/// A stream of received messages: responses on a client, requests on a
+/// server. It yields each message once and then the end exactly once:
+/// `None` after a clean end, or one `Err` with the status that ended the
+/// stream.
+pub struct Streaming<T> {
+    recv: RecvStream,
+    decode: Arc<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>,
+    guard: Option<StreamGuard>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Client bidi calls: the task feeding requests lives as long as this.
+    _pump: Option<crate::client::Pump>,
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming")
+            .field("stream", &self.recv.id)
+            .finish()
+    }
+}
+
+impl<T> Streaming<T> {
+    pub(crate) fn new(
+        recv: RecvStream,
+        decode: Arc<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>,
+        guard: Option<StreamGuard>,
+    ) -> Streaming<T> {
+        Streaming {
+            recv,
+            decode,
+            guard,
+            deadline: None,
+            _pump: None,
+        }
+    }
+
+    /// Fails the stream with DEADLINE_EXCEEDED once `deadline` passes.
+    pub(crate) fn with_deadline(mut self, deadline: Option<tokio::time::Instant>) -> Streaming<T> {
+        self.deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+        self
+    }
+
+    pub(crate) fn with_pump(mut self, pump: crate::client::Pump) -> Streaming<T> {
+        self._pump = Some(pump);
+        self
+    }
+
+    /// The next message; `Ok(None)` once the stream ended cleanly.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
+        if let Some(deadline) = self.deadline.as_mut() {
+            if !self.recv.is_done() && deadline.as_mut().poll(cx).is_ready() {
+                self.deadline = None;
+                let status =
+                    Status::deadline_exceeded("deadline exceeded").with_delivery(Delivery::Unknown);
+                let status = self.recv.fail(status);
+                return Poll::Ready(Err(status));
+            }
+        }
+        let result = match ready!(self.recv.poll_message(cx)) {
+            Ok(Some(bytes)) => match (self.decode)(bytes) {
+                Ok(msg) => Ok(Some(msg)),
+                Err(status) => Err(self.recv.fail(status)),
+            },
+            Ok(None) => Ok(None),
+            Err(status) => Err(status),
+        };
+        if self.recv.is_done() {
+            if let Some(guard) = self.guard.as_mut() {
+                guard.finished = true;
+            }
+        }
+        Poll::Ready(result)
+    }
+
+    /// Client side: the trailing metadata, once the stream has ended.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.recv.outcome().map(Status::metadata)
+    }
+}
+
+impl<T> Stream for Streaming<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.recv.is_done() && this.recv.outcome().is_some_and(Status::is_ok) {
+            return Poll::Ready(None);
+        }
+        let was_done = this.recv.is_done();
+        match ready!(this.poll_next_message(cx)) {
+            Ok(Some(msg)) => Poll::Ready(Some(Ok(msg))),
+            Ok(None) => Poll::Ready(None),
+            Err(_) if was_done => Poll::Ready(None),
+            Err(status) => Poll::Ready(Some(Err(status))),
+        }
+    }
+}
+
+/// The sending half of a stream: frames messages and waits for room.
+#[derive(Debug)]
+pub(crate) struct SendStream {
+    pub(crate) id: StreamId,
+    pub(crate) handle: Handle,
+    buf: BytesMut,
+}
+
+impl SendStream {
+    pub(crate) fn new(id: StreamId, handle: Handle) -> SendStream {
+        SendStream {
+            id,
+            handle,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Encodes one message behind its prefix (before any await, so the
+    /// message need not be `Sync`).
+    pub(crate) fn frame(
+        &mut self,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
+    ) -> Result<Bytes, Status> {
+        frame_message(&mut self.buf, encode)
+    }
+
+    /// Queues one framed message, then waits until the stream can take
+    /// more (backpressure). An error means the stream is gone; the
+    /// receiving half says why.
+    pub(crate) async fn send(&mut self, data: Bytes, end_stream: bool) -> Result<(), Status> {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let ready = (!end_stream).then_some(ready_tx);
+        if !self.handle.send(Command::Data {
+            id: self.id,
+            data,
+            end_stream,
+            ready,
+        }) {
+            return Err(Status::unavailable("connection lost").with_delivery(Delivery::Unknown));
+        }
+        if !end_stream && ready_rx.await.is_err() {
+            return Err(Status::cancelled("stream closed").with_delivery(Delivery::Unknown));
+        }
+        Ok(())
+    }
+
+    /// Ends our side without a message.
+    pub(crate) fn finish(&mut self) {
+        self.handle.send(Command::Data {
+            id: self.id,
+            data: Bytes::new(),
+            end_stream: true,
+            ready: None,
+        });
+    }
+}
+
+/// Encodes one message behind its 5-byte prefix and returns the framed
+/// bytes; the message is encoded in place, with no second copy.
+pub(crate) fn frame_message(
+    buf: &mut BytesMut,
+    encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
+) -> Result<Bytes, Status> {
+    buf.clear();
+    buf.extend_from_slice(&[0; grpc::MESSAGE_HEADER_LEN]);
+    encode(buf)?;
+    let len = buf.len() - grpc::MESSAGE_HEADER_LEN;
+    let header = grpc::message_header(false, len).map_err(|e| Status::from(e.to_status()))?;
+    buf[..grpc::MESSAGE_HEADER_LEN].copy_from_slice(&header);
+    Ok(buf.split().freeze())
+}

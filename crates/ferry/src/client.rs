@@ -1,0 +1,613 @@
+//! The client: a [`Channel`] to one server, and the four call shapes.
+//!
+//! A channel connects lazily (or eagerly with [`Channel::connect`]),
+//! multiplexes every call on one HTTP/2 connection, and reconnects by
+//! itself with the gRPC connection backoff (1 s initial, ×1.6, jitter 0.2,
+//! 120 s ceiling). A call either fails fast with UNAVAILABLE while no
+//! connection is ready, or waits for one until its deadline
+//! ([`Request::wait_for_ready`]). Calls that provably never reached the
+//! server (refused streams, streams above a GOAWAY, connections that failed
+//! before the request was written) are retried transparently.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferry_wire::conn::{self, Connection, OpenError, Role};
+use ferry_wire::grpc::{self, Metadata, RequestHead, Scheme};
+use futures_core::Stream;
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
+use crate::codec::Codec;
+use crate::driver::{self, Command, Handle};
+use crate::status::Delivery;
+use crate::{Request, Response, Status};
+
+/// Attempts for a call whose earlier tries provably never reached the
+/// server.
+const TRANSPARENT_ATTEMPTS: usize = 3;
+
+#[derive(Clone, Debug)]
+enum Target {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+/// A parsed `http://host:port`, `https://host:port` or `unix:/path` URI.
+#[derive(Clone, Debug)]
+struct Endpoint {
+    target: Target,
+    authority: String,
+    scheme: Scheme,
+}
+
+impl Endpoint {
+    fn parse(uri: &str) -> Result<Endpoint, Status> {
+        if let Some(path) = uri
+            .strip_prefix("unix://")
+            .or_else(|| uri.strip_prefix("unix:"))
+        {
+            if path.is_empty() {
+                return Err(Status::invalid_argument("unix: URI without a path"));
+            }
+            return Ok(Endpoint {
+                target: Target::Unix(path.into()),
+                authority: "localhost".into(),
+                scheme: Scheme::Http,
+            });
+        }
+        let (scheme, rest) = if let Some(rest) = uri.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else if let Some(rest) = uri.strip_prefix("https://") {
+            (Scheme::Https, rest)
+        } else {
+            return Err(Status::invalid_argument(format!(
+                "unsupported URI {uri:?}: use http://, https:// or unix:"
+            )));
+        };
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            return Err(Status::invalid_argument(format!(
+                "URI {uri:?} must be scheme://host:port"
+            )));
+        }
+        if scheme == Scheme::Https {
+            return Err(Status::unimplemented(
+                "https:// channels need TLS, which this build does not wire in yet",
+            ));
+        }
+        let host_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Endpoint {
+            target: Target::Tcp(host_port),
+            authority: authority.to_owned(),
+            scheme,
+        })
+    }
+}
+
+/// The gRPC connection backoff (connection-backoff.md).
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    const INITIAL: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(120);
+    const MULTIPLIER: f64 = 1.6;
+    const JITTER: f64 = 0.2;
+
+    fn new() -> Backoff {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Backoff {
+            next: Backoff::INITIAL,
+            rng: seed | 1,
+        }
+    }
+
+    /// The wait before the next attempt, with ±20 % jitter.
+    fn advance(&mut self) -> Duration {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let unit = (self.rng % 10_000) as f64 / 10_000.0; // [0, 1)
+        let jitter = 1.0 + Backoff::JITTER * (2.0 * unit - 1.0);
+        let wait = self.next.mul_f64(jitter);
+        self.next = self.next.mul_f64(Backoff::MULTIPLIER).min(Backoff::MAX);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.next = Backoff::INITIAL;
+    }
+}
+
+#[derive(Debug)]
+struct ConnState {
+    handle: Option<Handle>,
+    backoff: Backoff,
+    next_attempt: Option<Instant>,
+    last_error: String,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    conn: conn::Config,
+    connect_timeout: Duration,
+    default_timeout: Option<Duration>,
+    max_recv_message_size: usize,
+    state: Mutex<ConnState>,
+}
+
+/// A client connection to one server, cheap to clone; every clone shares
+/// the same HTTP/2 connection.
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("endpoint", &self.inner.endpoint.authority)
+            .finish()
+    }
+}
+
+/// Builds a [`Channel`].
+#[derive(Debug)]
+pub struct ChannelBuilder {
+    endpoint: Endpoint,
+    conn: conn::Config,
+    connect_timeout: Duration,
+    default_timeout: Option<Duration>,
+    max_recv_message_size: usize,
+}
+
+impl ChannelBuilder {
+    /// A deadline for calls that set none.
+    pub fn default_timeout(mut self, timeout: Duration) -> ChannelBuilder {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one connection attempt may take. Default 20 s (the gRPC
+    /// spec's minimum connect timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> ChannelBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest response message accepted. Default 4 MiB.
+    pub fn max_recv_message_size(mut self, n: usize) -> ChannelBuilder {
+        self.max_recv_message_size = n;
+        self
+    }
+
+    /// HTTP/2 settings and limits.
+    pub fn connection_config(mut self, config: conn::Config) -> ChannelBuilder {
+        self.conn = config;
+        self
+    }
+
+    /// The channel; it connects on its first call.
+    pub fn connect_lazy(self) -> Channel {
+        Channel {
+            inner: Arc::new(Inner {
+                endpoint: self.endpoint,
+                conn: self.conn,
+                connect_timeout: self.connect_timeout,
+                default_timeout: self.default_timeout,
+                max_recv_message_size: self.max_recv_message_size,
+                state: Mutex::new(ConnState {
+                    handle: None,
+                    backoff: Backoff::new(),
+                    next_attempt: None,
+                    last_error: String::new(),
+                }),
+            }),
+        }
+    }
+
+    /// The channel, connected now.
+    pub async fn connect(self) -> Result<Channel, Status> {
+        let channel = self.connect_lazy();
+        channel.connection(false, None).await?;
+        Ok(channel)
+    }
+}
+
+impl Channel {
+    /// A builder for `http://host:port` or `unix:/path`.
+    pub fn builder(uri: &str) -> Result<ChannelBuilder, Status> {
+        Ok(ChannelBuilder {
+            endpoint: Endpoint::parse(uri)?,
+            conn: conn::Config::default(),
+            connect_timeout: Duration::from_secs(20),
+            default_timeout: None,
+            max_recv_message_size: grpc::DEFAULT_MAX_RECV_MESSAGE_SIZE,
+        })
+    }
+
+    /// Connects now to `uri` with the defaults.
+    pub async fn connect(uri: &str) -> Result<Channel, Status> {
+        Channel::builder(uri)?.connect().await
+    }
+
+    /// A channel to `uri` that connects on its first call.
+    pub fn lazy(uri: &str) -> Result<Channel, Status> {
+        Ok(Channel::builder(uri)?.connect_lazy())
+    }
+
+    /// A ready connection, connecting (with backoff) if needed.
+    async fn connection(
+        &self,
+        wait_for_ready: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Handle, Status> {
+        loop {
+            let mut state = self.inner.state.lock().await;
+            if let Some(handle) = &state.handle {
+                if handle.is_usable() {
+                    return Ok(handle.clone());
+                }
+                state.handle = None;
+            }
+            let now = Instant::now();
+            if let Some(next) = state.next_attempt.filter(|next| *next > now) {
+                let unavailable =
+                    Status::unavailable(format!("no connection: {}", state.last_error));
+                if !wait_for_ready {
+                    return Err(unavailable.with_delivery(Delivery::NotSent));
+                }
+                drop(state);
+                let wake = deadline.map_or(next, |d| d.min(next));
+                tokio::time::sleep_until(wake).await;
+                if deadline.is_some_and(|d| d <= Instant::now()) {
+                    return Err(Status::deadline_exceeded(
+                        "deadline passed while waiting for a connection",
+                    )
+                    .with_delivery(Delivery::NotSent));
+                }
+                continue;
+            }
+            match tokio::time::timeout(self.inner.connect_timeout, self.dial()).await {
+                Ok(Ok(handle)) => {
+                    state.backoff.reset();
+                    state.next_attempt = None;
+                    state.handle = Some(handle.clone());
+                    return Ok(handle);
+                }
+                Ok(Err(e)) => state.last_error = e.to_string(),
+                Err(_) => state.last_error = "connect timed out".to_owned(),
+            }
+            let wait = state.backoff.advance();
+            state.next_attempt = Some(Instant::now() + wait);
+            if !wait_for_ready {
+                let status =
+                    Status::unavailable(format!("failed to connect: {}", state.last_error));
+                return Err(status.with_delivery(Delivery::NotSent));
+            }
+        }
+    }
+
+    async fn dial(&self) -> std::io::Result<Handle> {
+        match &self.inner.endpoint.target {
+            Target::Tcp(addr) => {
+                let sock = TcpStream::connect(addr).await?;
+                sock.set_nodelay(true)?;
+                Ok(self.start_driver(sock))
+            }
+            Target::Unix(path) => Ok(self.start_driver(UnixStream::connect(path).await?)),
+        }
+    }
+
+    fn start_driver<IO: AsyncRead + AsyncWrite + Send + 'static>(&self, io: IO) -> Handle {
+        let conn = Connection::new(
+            Role::Client,
+            self.inner.conn.clone(),
+            Instant::now().into_std(),
+        );
+        driver::spawn(io, conn, None).0
+    }
+
+    /// Opens a stream for `path`, retrying on a fresh connection when the
+    /// stream could not be opened on this one.
+    async fn open(
+        &self,
+        path: &str,
+        metadata: &Metadata,
+        deadline: Option<Instant>,
+        wait_for_ready: bool,
+    ) -> Result<(RecvStream, SendStream, StreamGuard), Status> {
+        let mut last = None;
+        for _ in 0..TRANSPARENT_ATTEMPTS {
+            let handle = self.connection(wait_for_ready, deadline).await?;
+            let endpoint = &self.inner.endpoint;
+            let mut head =
+                RequestHead::new(endpoint.scheme, endpoint.authority.clone(), path.to_owned())
+                    .with_metadata(metadata.clone());
+            if let Some(d) = deadline {
+                head.set_timeout(Some(d.saturating_duration_since(Instant::now())));
+            }
+            let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let cmd = Command::Open {
+                headers: head.encode(),
+                end_stream: false,
+                events: events_tx,
+                reply: reply_tx,
+            };
+            if !handle.send(cmd) {
+                last = Some("connection closed".to_owned());
+                continue;
+            }
+            match reply_rx.await {
+                Ok(Ok(id)) => {
+                    let recv = RecvStream::new(
+                        id,
+                        handle.clone(),
+                        events_rx,
+                        self.inner.max_recv_message_size,
+                        Side::Client,
+                        false,
+                    );
+                    let send = SendStream::new(id, handle.clone());
+                    let guard = StreamGuard {
+                        id,
+                        handle,
+                        finished: false,
+                    };
+                    return Ok((recv, send, guard));
+                }
+                Ok(Err(
+                    e @ (OpenError::GoingAway | OpenError::Closed | OpenError::IdsExhausted),
+                )) => last = Some(e.to_string()),
+                Ok(Err(e)) => {
+                    return Err(Status::internal(e.to_string()).with_delivery(Delivery::NotSent));
+                }
+                Err(_) => last = Some("connection closed".to_owned()),
+            }
+        }
+        Err(Status::unavailable(format!(
+            "could not open a stream: {}",
+            last.unwrap_or_default()
+        ))
+        .with_delivery(Delivery::NotSent))
+    }
+
+    fn deadline_of<T>(&self, request: &Request<T>) -> Option<Instant> {
+        request
+            .deadline()
+            .or_else(|| self.inner.default_timeout.map(|t| Instant::now() + t))
+    }
+
+    /// A unary call: one request, one response.
+    pub async fn unary<C: Codec>(
+        &self,
+        path: &str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<Response<C::Decode>, Status> {
+        let deadline = self.deadline_of(&request);
+        let wait = request.is_wait_for_ready();
+        let (metadata, message) = request.into_parts();
+        let body = frame_message(&mut BytesMut::new(), |buf| codec.encode(&message, buf))
+            .map_err(|s| s.with_delivery(Delivery::NotSent))?;
+        let call = async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let (mut recv, send, mut guard) =
+                    self.open(path, &metadata, deadline, wait).await?;
+                send.handle.send(Command::Data {
+                    id: send.id,
+                    data: body.clone(),
+                    end_stream: true,
+                    ready: None,
+                });
+                match read_unary(&mut recv, &codec).await {
+                    Err(status)
+                        if status.delivery() == Delivery::Refused
+                            && attempt < TRANSPARENT_ATTEMPTS =>
+                    {
+                        continue;
+                    }
+                    result => {
+                        guard.finished = recv.is_done();
+                        return result;
+                    }
+                }
+            }
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// A server-streaming call: one request, a stream of responses.
+    pub async fn server_streaming<C: Codec>(
+        &self,
+        path: &str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status> {
+        let deadline = self.deadline_of(&request);
+        let wait = request.is_wait_for_ready();
+        let (metadata, message) = request.into_parts();
+        let body = frame_message(&mut BytesMut::new(), |buf| codec.encode(&message, buf))
+            .map_err(|s| s.with_delivery(Delivery::NotSent))?;
+        let call = async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let (mut recv, send, guard) = self.open(path, &metadata, deadline, wait).await?;
+                send.handle.send(Command::Data {
+                    id: send.id,
+                    data: body.clone(),
+                    end_stream: true,
+                    ready: None,
+                });
+                match recv.response_headers().await {
+                    Err(status)
+                        if status.delivery() == Delivery::Refused
+                            && attempt < TRANSPARENT_ATTEMPTS =>
+                    {
+                        continue;
+                    }
+                    Err(status) => return Err(status),
+                    Ok(headers) => return Ok((headers, recv, guard)),
+                }
+            }
+        };
+        let (headers, recv, guard) = with_deadline(deadline, call).await?;
+        let streaming = Streaming::new(recv, decoder(&codec), Some(guard)).with_deadline(deadline);
+        Ok(Response::from_parts(headers, streaming))
+    }
+
+    /// A client-streaming call: a stream of requests, one response.
+    pub async fn client_streaming<C, S>(
+        &self,
+        path: &str,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Response<C::Decode>, Status>
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let deadline = self.deadline_of(&request);
+        let wait = request.is_wait_for_ready();
+        let (metadata, requests) = request.into_parts();
+        let call = async {
+            let (mut recv, send, mut guard) = self.open(path, &metadata, deadline, wait).await?;
+            let _pump = Pump::start(send, requests, codec.clone());
+            let result = read_unary(&mut recv, &codec).await;
+            guard.finished = recv.is_done();
+            result
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// A bidirectional-streaming call: a stream of requests, a stream of
+    /// responses, both flowing at once.
+    pub async fn bidi_streaming<C, S>(
+        &self,
+        path: &str,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status>
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let deadline = self.deadline_of(&request);
+        let wait = request.is_wait_for_ready();
+        let (metadata, requests) = request.into_parts();
+        let call = async {
+            let (mut recv, send, guard) = self.open(path, &metadata, deadline, wait).await?;
+            let pump = Pump::start(send, requests, codec.clone());
+            let headers = recv.response_headers().await?;
+            Ok((headers, recv, guard, pump))
+        };
+        let (headers, recv, guard, pump) = with_deadline(deadline, call).await?;
+        let streaming = Streaming::new(recv, decoder(&codec), Some(guard))
+            .with_deadline(deadline)
+            .with_pump(pump);
+        Ok(Response::from_parts(headers, streaming))
+    }
+}
+
+/// Runs `call`, failing it with DEADLINE_EXCEEDED once `deadline` passes
+/// (dropping it resets its stream).
+async fn with_deadline<T>(
+    deadline: Option<Instant>,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match deadline {
+        None => call.await,
+        Some(d) => match tokio::time::timeout_at(d, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(Status::deadline_exceeded("deadline exceeded").with_delivery(Delivery::Unknown))
+            }
+        },
+    }
+}
+
+fn decoder<C: Codec>(codec: &C) -> Arc<dyn Fn(Bytes) -> Result<C::Decode, Status> + Send + Sync> {
+    let codec = codec.clone();
+    Arc::new(move |bytes| codec.decode(bytes))
+}
+
+/// Reads a unary response: headers, exactly one message, trailers.
+async fn read_unary<C: Codec>(
+    recv: &mut RecvStream,
+    codec: &C,
+) -> Result<Response<C::Decode>, Status> {
+    let headers = recv.response_headers().await?;
+    let first = std::future::poll_fn(|cx| recv.poll_message(cx)).await?;
+    let Some(first) = first else {
+        return Err(Status::internal("server sent no response message"));
+    };
+    if std::future::poll_fn(|cx| recv.poll_message(cx))
+        .await?
+        .is_some()
+    {
+        return Err(Status::internal(
+            "server sent more than one response message",
+        ));
+    }
+    let message = codec.decode(first)?;
+    Ok(Response::from_parts(headers, message))
+}
+
+/// Feeds a request stream into a stream's sending half, with backpressure.
+/// Dropping it stops the feeding task.
+#[derive(Debug)]
+pub(crate) struct Pump(tokio::task::AbortHandle);
+
+impl Pump {
+    fn start<C, S>(mut send: SendStream, requests: S, codec: C) -> Pump
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let task = tokio::spawn(async move {
+            let mut requests = std::pin::pin!(requests);
+            while let Some(message) = requests.next().await {
+                let Ok(data) = send.frame(|buf| codec.encode(&message, buf)) else {
+                    return;
+                };
+                drop(message);
+                if send.send(data, false).await.is_err() {
+                    return;
+                }
+            }
+            send.finish();
+        });
+        Pump(task.abort_handle())
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,538 @@
+//! The connection driver: one task per connection owns the socket and the
+//! `ferry_wire` [`Connection`]; calls talk to it through [`Command`]s and
+//! hear back through per-stream channels of [`StreamEvent`]s.
+//!
+//! ```text
+//!   call tasks ──Command──▶ ┌────────────── driver task ──────────────┐
+//!                           │ Connection (sans-IO)                     │
+//!   socket ◀──── writes ─── │  poll_transmit → out buffer → write_buf  │
+//!   socket ───── reads ───▶ │  handle_input → events → StreamEvent ────┼──▶ call tasks
+//!                           │  handle_timeout at poll_timeout          │
+//!                           └──────────────────────────────────────────┘
+//! ```
+//!
+//! Nothing is shared between the driver and the calls but channels: no lock
+//! is held while calls run. Every command that is ready is applied before
+//! the next write, so the frames of many calls leave in one write. Reading
+//! stops while the wire core says too much is queued (`wants_read`), and a
+//! call that does not consume its data keeps its stream window closed, so a
+//! slow reader pushes back on the peer through flow control.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use ferry_wire::conn::{Connection, Event, OpenError, Role};
+use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Output is produced from the wire core until this much waits to be
+/// written; the socket drains it before more is asked for.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What a call asks of its connection.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Client: open a stream with these request headers.
+    Open {
+        headers: Vec<HeaderField>,
+        end_stream: bool,
+        events: mpsc::UnboundedSender<StreamEvent>,
+        reply: oneshot::Sender<Result<StreamId, OpenError>>,
+    },
+    /// Response headers (server).
+    Headers {
+        id: StreamId,
+        headers: Vec<HeaderField>,
+        end_stream: bool,
+    },
+    /// Body bytes; `ready` fires once the stream can take more.
+    Data {
+        id: StreamId,
+        data: Bytes,
+        end_stream: bool,
+        ready: Option<oneshot::Sender<()>>,
+    },
+    /// Trailers, ending our side of the stream.
+    Trailers {
+        id: StreamId,
+        trailers: Vec<HeaderField>,
+    },
+    /// Cancel the stream.
+    Reset { id: StreamId, reason: Reason },
+    /// The call consumed this much of the stream's data.
+    Release { id: StreamId, n: usize },
+    /// A message of this length is being received on the stream.
+    Expect { id: StreamId, len: usize },
+    /// Server: the handler no longer reads the request; once the response
+    /// is out, ask the client to stop sending (RST_STREAM NO_ERROR, RFC
+    /// 9113 §8.1).
+    StopReceiving { id: StreamId },
+    /// Graceful shutdown.
+    Shutdown,
+    /// Immediate close with GOAWAY; calls still running end.
+    Close {
+        reason: Reason,
+        detail: &'static str,
+    },
+}
+
+/// What a connection tells a call.
+#[derive(Debug)]
+pub(crate) enum StreamEvent {
+    Headers {
+        headers: Vec<HeaderField>,
+        end_stream: bool,
+    },
+    Data {
+        data: Bytes,
+        end_stream: bool,
+    },
+    Trailers(Vec<HeaderField>),
+    Reset(StreamError),
+    /// The connection ended under the stream.
+    Closed(ConnectionError),
+}
+
+/// A new stream the peer opened (server side).
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) id: StreamId,
+    pub(crate) headers: Vec<HeaderField>,
+    pub(crate) end_stream: bool,
+    pub(crate) events: mpsc::UnboundedReceiver<StreamEvent>,
+    /// Fires when the peer cancels the stream or the connection ends.
+    pub(crate) cancelled: oneshot::Receiver<()>,
+    pub(crate) handle: Handle,
+}
+
+/// State of a connection that its handles can read without asking the
+/// driver.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// No new streams: GOAWAY sent or received, ids exhausted, or closed.
+    pub(crate) draining: AtomicBool,
+    pub(crate) closed: AtomicBool,
+}
+
+/// A cheap, cloneable way to send commands to a connection's driver.
+#[derive(Debug, Clone)]
+pub(crate) struct Handle {
+    tx: mpsc::UnboundedSender<Command>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Sends a command; false when the driver is gone.
+    pub(crate) fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+
+    /// True while new streams may be opened here.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.shared.draining.load(Ordering::Acquire) && !self.tx.is_closed()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+}
+
+struct StreamSlot {
+    events: mpsc::UnboundedSender<StreamEvent>,
+    cancel: Option<oneshot::Sender<()>>,
+}
+
+type OnStream = Box<dyn FnMut(Incoming) + Send>;
+
+/// Spawns the driver task for an established byte stream and returns its
+/// handle. `on_stream` receives the streams the peer opens (server role).
+pub(crate) fn spawn<IO>(
+    io: IO,
+    conn: Connection,
+    on_stream: Option<OnStream>,
+) -> (Handle, tokio::task::JoinHandle<()>)
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared::default());
+    let handle = Handle {
+        tx,
+        shared: shared.clone(),
+    };
+    let driver = Driver {
+        conn,
+        rx,
+        handle: handle.clone(),
+        streams: HashMap::new(),
+        writable: HashMap::new(),
+        pending_opens: Vec::new(),
+        finishing: Vec::new(),
+        stop_receiving: Vec::new(),
+        on_stream,
+        shared,
+    };
+    let task = tokio::spawn(driver.run(io));
+    (handle, task)
+}
+
+struct Driver {
+    conn: Connection,
+    rx: mpsc::UnboundedReceiver<Command>,
+    /// Our own handle, given to incoming streams.
+    handle: Handle,
+    streams: HashMap<StreamId, StreamSlot>,
+    writable: HashMap<StreamId, oneshot::Sender<()>>,
+    pending_opens: Vec<Command>,
+    /// Streams whose sending side we ended (see `sweep`).
+    finishing: Vec<StreamId>,
+    /// Server streams whose handler stopped reading (see `sweep`).
+    stop_receiving: Vec<StreamId>,
+    on_stream: Option<OnStream>,
+    shared: Arc<Shared>,
+}
+
+impl Driver {
+    async fn run<IO: AsyncRead + AsyncWrite + Send>(mut self, io: IO) {
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let mut out = BytesMut::with_capacity(OUT_HIGH_WATER);
+        let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut read_open = true;
+        let mut commands_open = true;
+        let mut needs_flush = false;
+        loop {
+            let now = Instant::now().into_std();
+            while out.len() < OUT_HIGH_WATER && self.conn.poll_transmit(now, &mut out) > 0 {}
+            self.sweep();
+            if out.is_empty() {
+                if needs_flush {
+                    if writer.flush().await.is_err() {
+                        self.conn.handle_eof();
+                        self.dispatch();
+                    }
+                    needs_flush = false;
+                }
+                if self.conn.is_closed() {
+                    break;
+                }
+                if !commands_open && self.streams.is_empty() && !self.conn.is_closed() {
+                    // Nobody can use this connection any more: close it.
+                    self.conn.shutdown(now);
+                    continue;
+                }
+            }
+            let deadline = self.conn.poll_timeout().map(Instant::from_std);
+            tokio::select! {
+                biased;
+                written = writer.write_buf(&mut out), if !out.is_empty() => {
+                    match written {
+                        Ok(0) | Err(_) => {
+                            out.clear();
+                            self.conn.handle_eof();
+                        }
+                        Ok(_) => needs_flush = true,
+                    }
+                }
+                cmd = self.rx.recv(), if commands_open => {
+                    match cmd {
+                        Some(cmd) => {
+                            self.command(cmd);
+                            // Take every command that is ready: their frames
+                            // then leave in one write.
+                            while let Ok(cmd) = self.rx.try_recv() {
+                                self.command(cmd);
+                            }
+                        }
+                        None => commands_open = false,
+                    }
+                }
+                read = reader.read_buf(&mut inbuf), if read_open && self.conn.wants_read() => {
+                    match read {
+                        Ok(0) | Err(_) => {
+                            read_open = false;
+                            self.conn.handle_eof();
+                        }
+                        Ok(_) => {
+                            self.conn.handle_input(&inbuf, Instant::now().into_std());
+                            inbuf.clear();
+                            if inbuf.capacity() < READ_CHUNK {
+                                inbuf.reserve(READ_CHUNK);
+                            }
+                        }
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    self.conn.handle_timeout(Instant::now().into_std());
+                }
+            }
+            self.dispatch();
+        }
+        let _ = writer.shutdown().await;
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.draining.store(true, Ordering::Release);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Open {
+                headers,
+                end_stream,
+                events,
+                reply,
+            } => match self.conn.open_stream(&headers, end_stream) {
+                Ok(id) => {
+                    self.streams.insert(
+                        id,
+                        StreamSlot {
+                            events,
+                            cancel: None,
+                        },
+                    );
+                    let _ = reply.send(Ok(id));
+                }
+                Err(OpenError::AtCapacity) => {
+                    self.pending_opens.push(Command::Open {
+                        headers,
+                        end_stream,
+                        events,
+                        reply,
+                    });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Headers {
+                id,
+                headers,
+                end_stream,
+            } => {
+                let _ = self.conn.send_headers(id, &headers, end_stream);
+                if end_stream {
+                    self.finished_sending(id);
+                }
+            }
+            Command::Data {
+                id,
+                data,
+                end_stream,
+                ready,
+            } => {
+                if end_stream {
+                    self.finished_sending(id);
+                }
+                if self.conn.send_data(id, data, end_stream).is_ok() {
+                    if let Some(ready) = ready {
+                        if self.conn.send_capacity(id).unwrap_or(0) > 0 {
+                            let _ = ready.send(());
+                        } else {
+                            self.writable.insert(id, ready);
+                        }
+                    }
+                }
+            }
+            Command::Trailers { id, trailers } => {
+                let _ = self.conn.send_trailers(id, trailers);
+                self.finished_sending(id);
+            }
+            Command::Reset { id, reason } => {
+                self.conn.reset_stream(id, reason);
+                self.streams.remove(&id);
+                self.writable.remove(&id);
+            }
+            Command::Release { id, n } => self.conn.release_capacity(id, n),
+            Command::Expect { id, len } => self.conn.expect_message(id, len),
+            Command::StopReceiving { id } => self.stop_receiving.push(id),
+            Command::Shutdown => self.conn.shutdown(Instant::now().into_std()),
+            Command::Close { reason, detail } => self.conn.close(reason, detail),
+        }
+    }
+
+    /// Our side of a stream is done. Once the peer's is too and the last
+    /// frame is written, the wire core forgets the stream and `sweep` drops
+    /// its slot.
+    fn finished_sending(&mut self, id: StreamId) {
+        self.finishing.push(id);
+    }
+
+    /// Drops the slots of streams the wire core no longer knows, and ends
+    /// the streams whose response is out but whose request nobody reads.
+    fn sweep(&mut self) {
+        let conn = &mut self.conn;
+        let streams = &mut self.streams;
+        self.stop_receiving
+            .retain(|id| match conn.send_finished(*id) {
+                None => false,
+                Some(false) => true,
+                Some(true) => {
+                    conn.reset_stream(*id, Reason::NO_ERROR);
+                    streams.remove(id);
+                    false
+                }
+            });
+        self.finishing.retain(|id| {
+            if conn.send_capacity(*id).is_some() {
+                return true;
+            }
+            streams.remove(id);
+            false
+        });
+    }
+
+    fn dispatch(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::StreamOpened {
+                    stream_id,
+                    headers,
+                    end_stream,
+                } => {
+                    let Some(on_stream) = self.on_stream.as_mut() else {
+                        self.conn.reset_stream(stream_id, Reason::REFUSED_STREAM);
+                        continue;
+                    };
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (cancel_tx, cancel_rx) = oneshot::channel();
+                    self.streams.insert(
+                        stream_id,
+                        StreamSlot {
+                            events: tx,
+                            cancel: Some(cancel_tx),
+                        },
+                    );
+                    on_stream(Incoming {
+                        id: stream_id,
+                        headers,
+                        end_stream,
+                        events: rx,
+                        cancelled: cancel_rx,
+                        handle: self.handle.clone(),
+                    });
+                }
+                Event::Headers {
+                    stream_id,
+                    headers,
+                    end_stream,
+                } => {
+                    self.deliver(
+                        stream_id,
+                        StreamEvent::Headers {
+                            headers,
+                            end_stream,
+                        },
+                        end_stream,
+                    );
+                }
+                Event::Data {
+                    stream_id,
+                    data,
+                    end_stream,
+                } => {
+                    let len = data.len();
+                    if !self.deliver(stream_id, StreamEvent::Data { data, end_stream }, false) {
+                        // Nobody will read it: give the window back.
+                        self.conn.release_capacity(stream_id, len);
+                    }
+                }
+                Event::Trailers {
+                    stream_id,
+                    trailers,
+                } => {
+                    self.deliver(stream_id, StreamEvent::Trailers(trailers), true);
+                }
+                Event::Reset(error) => {
+                    let id = error.stream_id;
+                    self.writable.remove(&id);
+                    if let Some(mut slot) = self.streams.remove(&id) {
+                        if let Some(cancel) = slot.cancel.take() {
+                            let _ = cancel.send(());
+                        }
+                        let _ = slot.events.send(StreamEvent::Reset(error));
+                    }
+                }
+                Event::Writable { stream_id } => {
+                    if let Some(ready) = self.writable.remove(&stream_id) {
+                        let _ = ready.send(());
+                    }
+                }
+                Event::GoAway { .. } | Event::StreamIdsExhausted => {
+                    self.shared.draining.store(true, Ordering::Release);
+                    for cmd in std::mem::take(&mut self.pending_opens) {
+                        if let Command::Open { reply, .. } = cmd {
+                            let _ = reply.send(Err(OpenError::GoingAway));
+                        }
+                    }
+                }
+                Event::StreamsAvailable => {
+                    for cmd in std::mem::take(&mut self.pending_opens) {
+                        self.command(cmd);
+                    }
+                }
+                Event::Closed(error) => {
+                    self.shared.draining.store(true, Ordering::Release);
+                    self.shared.closed.store(true, Ordering::Release);
+                    for (_, mut slot) in self.streams.drain() {
+                        if let Some(cancel) = slot.cancel.take() {
+                            let _ = cancel.send(());
+                        }
+                        let _ = slot.events.send(StreamEvent::Closed(error.clone()));
+                    }
+                    self.writable.clear();
+                    for cmd in std::mem::take(&mut self.pending_opens) {
+                        if let Command::Open { reply, .. } = cmd {
+                            let _ = reply.send(Err(OpenError::Closed));
+                        }
+                    }
+                }
+                Event::PingAck { .. } | Event::SettingsChanged(_) => {}
+                _ => {}
+            }
+        }
+    }
+
+    /// Hands an event to its stream; `last` removes the stream's slot once
+    /// the peer has finished sending. False when nobody listens.
+    fn deliver(&mut self, id: StreamId, event: StreamEvent, last: bool) -> bool {
+        let ends = last
+            || matches!(
+                event,
+                StreamEvent::Data {
+                    end_stream: true,
+                    ..
+                }
+            );
+        let Some(slot) = self.streams.get(&id) else {
+            return false;
+        };
+        let delivered = slot.events.send(event).is_ok();
+        if ends {
+            if self.conn.send_capacity(id).is_some() && self.conn.role() == Role::Client {
+                // The server answered before we finished sending: the call
+                // is over, stop sending the rest.
+                self.conn.reset_stream(id, Reason::CANCEL);
+            }
+            if self.conn.send_capacity(id).is_none() {
+                self.streams.remove(&id);
+            }
+        }
+        if !delivered {
+            // The call is gone: stop the stream.
+            self.conn.reset_stream(id, Reason::CANCEL);
+            self.streams.remove(&id);
+        }
+        delivered
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,184 @@
+//! Requests and responses: a message (or a stream of them) with metadata.
+
+use std::time::Duration;
+
+use ferry_wire::grpc::Metadata;
+use tokio::time::Instant;
+
+/// A request: its message (or stream of messages) and metadata.
+///
+/// On a server it also carries the caller's deadline, which a handler can
+/// pass on to the calls it makes itself ([`Request::deadline`]).
+#[derive(Debug)]
+pub struct Request<T> {
+    metadata: Metadata,
+    message: T,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    wait_for_ready: bool,
+}
+
+impl<T> Request<T> {
+    /// A request with no metadata and no deadline.
+    pub fn new(message: T) -> Request<T> {
+        Request {
+            metadata: Metadata::new(),
+            message,
+            timeout: None,
+            deadline: None,
+            wait_for_ready: false,
+        }
+    }
+
+    /// Client: the call fails with DEADLINE_EXCEEDED after this long (sent
+    /// to the server as `grpc-timeout`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Request<T> {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Client: an absolute deadline, for example a handler's own incoming
+    /// deadline passed on to the calls it makes.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Request<T> {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Client: wait for a connection (until the deadline) instead of failing
+    /// at once with UNAVAILABLE when none is ready.
+    pub fn wait_for_ready(mut self, wait: bool) -> Request<T> {
+        self.wait_for_ready = wait;
+        self
+    }
+
+    /// Adds metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Request<T> {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Mutable metadata.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable message.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// The instant the call must end by: on a server, the client's deadline;
+    /// on a client, the earlier of the timeout and the deadline set.
+    pub fn deadline(&self) -> Option<Instant> {
+        let from_timeout = self.timeout.map(|t| Instant::now() + t);
+        match (from_timeout, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn is_wait_for_ready(&self) -> bool {
+        self.wait_for_ready
+    }
+
+    pub(crate) fn into_parts(self) -> (Metadata, T) {
+        (self.metadata, self.message)
+    }
+
+    pub(crate) fn from_parts(
+        metadata: Metadata,
+        message: T,
+        deadline: Option<Instant>,
+    ) -> Request<T> {
+        Request {
+            metadata,
+            message,
+            timeout: None,
+            deadline,
+            wait_for_ready: false,
+        }
+    }
+
+    /// Replaces the message, keeping metadata and deadline.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
+        Request {
+            metadata: self.metadata,
+            message: f(self.message),
+            timeout: self.timeout,
+            deadline: self.deadline,
+            wait_for_ready: self.wait_for_ready,
+        }
+    }
+}
+
+/// A response: its message (or stream of messages) and metadata (sent as
+/// response headers).
+#[derive(Debug)]
+pub struct Response<T> {
+    metadata: Metadata,
+    message: T,
+}
+
+impl<T> Response<T> {
+    /// A response with no metadata.
+    pub fn new(message: T) -> Response<T> {
+        Response {
+            metadata: Metadata::new(),
+            message,
+        }
+    }
+
+    /// Adds metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Response<T> {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The metadata (response headers).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Mutable metadata.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable message.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    pub(crate) fn into_parts(self) -> (Metadata, T) {
+        (self.metadata, self.message)
+    }
+
+    pub(crate) fn from_parts(metadata: Metadata, message: T) -> Response<T> {
+        Response { metadata, message }
+    }
+}

@@ -1,0 +1,633 @@
+//! The server: services, the per-connection dispatch of incoming streams to
+//! handler tasks, and the generic call functions generated code uses.
+//!
+//! ```text
+//!  listener ──accept──▶ driver task (one per connection)
+//!                          │ StreamOpened
+//!                          ▼
+//!                  handler task (one per call): RequestHead checks → route by
+//!                  `/service/method` → Service::call(ServerCall) → unary / streaming
+//!                  helper → response frames back through the same driver
+//! ```
+//!
+//! A handler runs as its own task. It is dropped — so its work stops — when
+//! the client cancels the call (RST_STREAM or connection loss) or when the
+//! deadline the client sent passes (the stream is then reset with CANCEL;
+//! the client reports DEADLINE_EXCEEDED by its own clock).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_wire::Reason;
+use ferry_wire::conn::{self, Connection, Role};
+use ferry_wire::grpc::{self, CONTENT_TYPE_GRPC, Metadata, RequestHead, ResponseHead, Trailers};
+use futures_core::Stream;
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
+use crate::codec::Codec;
+use crate::driver::{self, Command, Handle, Incoming};
+use crate::{Request, Response, Status};
+
+/// A boxed future, as [`Service::call`] returns.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A gRPC service: its fully qualified name and a routing function over
+/// method names. Generated code implements it with one `match` arm per
+/// method, each calling [`unary`], [`server_streaming`],
+/// [`client_streaming`] or [`bidi_streaming`].
+pub trait Service: Send + Sync + 'static {
+    /// The fully qualified name, e.g. `helloworld.Greeter`.
+    fn name(&self) -> &str;
+
+    /// Runs one call. For a method it does not know, return
+    /// `Box::pin(call.unimplemented())`.
+    fn call(&self, call: ServerCall) -> BoxFuture<()>;
+}
+
+/// One incoming call, before a handler has taken it apart.
+#[derive(Debug)]
+pub struct ServerCall {
+    head: RequestHead,
+    recv: RecvStream,
+    sink: ResponseSink,
+    deadline: Option<Instant>,
+}
+
+impl ServerCall {
+    /// The method name (the last segment of `:path`).
+    pub fn method(&self) -> &str {
+        self.head.method()
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &str {
+        self.head.service()
+    }
+
+    /// The request metadata.
+    pub fn metadata(&self) -> &Metadata {
+        self.head.metadata()
+    }
+
+    /// Answers UNIMPLEMENTED (for a method the service does not have).
+    pub async fn unimplemented(self) {
+        let status = Status::unimplemented(format!(
+            "method {} not found in service {}",
+            self.method(),
+            self.service()
+        ));
+        self.sink.finish(status);
+    }
+
+    /// Splits the call into its request metadata, the request stream
+    /// (decoded with `decode`), the deadline and the response sink.
+    fn split<T>(self, decode: Arc<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>) -> Parts<T> {
+        Parts {
+            metadata: self.head.into_metadata(),
+            requests: Streaming::new(self.recv, decode, None),
+            deadline: self.deadline,
+            sink: self.sink,
+        }
+    }
+}
+
+struct Parts<T> {
+    metadata: Metadata,
+    requests: Streaming<T>,
+    deadline: Option<Instant>,
+    sink: ResponseSink,
+}
+
+/// Where a handler's response goes: headers, messages, then the status.
+#[derive(Debug)]
+struct ResponseSink {
+    send: SendStream,
+    guard: StreamGuard,
+    headers_sent: bool,
+}
+
+impl ResponseSink {
+    fn send_headers(&mut self, metadata: Metadata) {
+        if !self.headers_sent {
+            self.headers_sent = true;
+            let headers = ResponseHead::new().with_metadata(metadata).encode();
+            self.send.handle.send(Command::Headers {
+                id: self.send.id,
+                headers,
+                end_stream: false,
+            });
+        }
+    }
+
+    async fn send_message(&mut self, data: Bytes) -> Result<(), Status> {
+        self.send_headers(Metadata::new());
+        self.send.send(data, false).await
+    }
+
+    /// Ends the call with `status` (Trailers-Only if nothing was sent yet).
+    fn finish(mut self, status: Status) {
+        let handle = &self.send.handle;
+        let id = self.send.id;
+        let mut trailers = Trailers::new(status.to_wire());
+        *trailers.metadata_mut() = status.metadata().clone();
+        if self.headers_sent {
+            handle.send(Command::Trailers {
+                id,
+                trailers: trailers.encode(),
+            });
+        } else {
+            handle.send(Command::Headers {
+                id,
+                headers: trailers.encode_trailers_only(CONTENT_TYPE_GRPC),
+                end_stream: true,
+            });
+        }
+        self.guard.finished = true;
+    }
+}
+
+/// Takes exactly one request message.
+async fn one_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
+    let first = requests
+        .message()
+        .await?
+        .ok_or_else(|| Status::internal("expected one request message, got none"))?;
+    if requests.message().await?.is_some() {
+        return Err(Status::internal("expected one request message, got more"));
+    }
+    Ok(first)
+}
+
+fn decoder<C: Codec>(codec: &C) -> Arc<dyn Fn(Bytes) -> Result<C::Decode, Status> + Send + Sync> {
+    let codec = codec.clone();
+    Arc::new(move |bytes| codec.decode(bytes))
+}
+
+/// Runs a unary handler: one request in, one response out.
+pub async fn unary<C, F, Fut>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    F: FnOnce(Request<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+{
+    let Parts {
+        metadata,
+        mut requests,
+        deadline,
+        sink,
+    } = call.split(decoder(&codec));
+    let message = match one_request(&mut requests).await {
+        Ok(m) => m,
+        Err(status) => return sink.finish(status),
+    };
+    let result = handler(Request::from_parts(metadata, message, deadline)).await;
+    respond_one(sink, &codec, result).await;
+}
+
+/// Runs a server-streaming handler: one request in, a stream out.
+pub async fn server_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    F: FnOnce(Request<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>>,
+    S: Stream<Item = Result<C::Encode, Status>> + Send,
+{
+    let Parts {
+        metadata,
+        mut requests,
+        deadline,
+        sink,
+    } = call.split(decoder(&codec));
+    let message = match one_request(&mut requests).await {
+        Ok(m) => m,
+        Err(status) => return sink.finish(status),
+    };
+    let result = handler(Request::from_parts(metadata, message, deadline)).await;
+    respond_stream(sink, &codec, result).await;
+}
+
+/// Runs a client-streaming handler: a stream in, one response out.
+pub async fn client_streaming<C, F, Fut>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+{
+    let Parts {
+        metadata,
+        requests,
+        deadline,
+        sink,
+    } = call.split(decoder(&codec));
+    let result = handler(Request::from_parts(metadata, requests, deadline)).await;
+    respond_one(sink, &codec, result).await;
+}
+
+/// Runs a bidirectional-streaming handler: a stream in, a stream out.
+pub async fn bidi_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>>,
+    S: Stream<Item = Result<C::Encode, Status>> + Send,
+{
+    let Parts {
+        metadata,
+        requests,
+        deadline,
+        sink,
+    } = call.split(decoder(&codec));
+    let result = handler(Request::from_parts(metadata, requests, deadline)).await;
+    respond_stream(sink, &codec, result).await;
+}
+
+async fn respond_one<C: Codec>(
+    mut sink: ResponseSink,
+    codec: &C,
+    result: Result<Response<C::Encode>, Status>,
+) {
+    match result {
+        Ok(response) => {
+            let (metadata, message) = response.into_parts();
+            sink.send_headers(metadata);
+            let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+                Ok(data) => sink.send_message(data).await,
+                Err(status) => Err(status),
+            };
+            match sent {
+                Ok(()) => sink.finish(Status::ok()),
+                Err(status) => sink.finish(status),
+            }
+        }
+        Err(status) => sink.finish(status),
+    }
+}
+
+async fn respond_stream<C, S>(
+    mut sink: ResponseSink,
+    codec: &C,
+    result: Result<Response<S>, Status>,
+) where
+    C: Codec,
+    S: Stream<Item = Result<C::Encode, Status>> + Send,
+{
+    let (metadata, stream) = match result {
+        Ok(response) => response.into_parts(),
+        Err(status) => return sink.finish(status),
+    };
+    sink.send_headers(metadata);
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(message) => {
+                let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+                    Ok(data) => {
+                        drop(message);
+                        sink.send_message(data).await
+                    }
+                    Err(status) => Err(status),
+                };
+                if let Err(status) = sent {
+                    return sink.finish(status);
+                }
+            }
+            Err(status) => return sink.finish(status),
+        }
+    }
+    sink.finish(Status::ok());
+}
+
+/// Builds a [`Server`].
+pub struct ServerBuilder {
+    services: HashMap<String, Arc<dyn Service>>,
+    conn: conn::Config,
+    max_concurrent_calls: usize,
+    max_recv_message_size: usize,
+    grace_period: Duration,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Adds a service; calls to `/name/...` go to it.
+    pub fn add_service(mut self, service: impl Service) -> ServerBuilder {
+        self.services
+            .insert(service.name().to_owned(), Arc::new(service));
+        self
+    }
+
+    /// Calls one connection may have running at once (advertised as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; more are refused, and clients retry
+    /// them). Default 200.
+    pub fn max_concurrent_streams(mut self, n: u32) -> ServerBuilder {
+        self.conn.max_concurrent_streams = n;
+        self
+    }
+
+    /// Calls the whole server may have running at once; streams past it
+    /// are refused with REFUSED_STREAM. Default 10,000.
+    pub fn max_concurrent_calls(mut self, n: usize) -> ServerBuilder {
+        self.max_concurrent_calls = n;
+        self
+    }
+
+    /// The largest request message accepted, checked from its length
+    /// prefix before it is buffered. Default 4 MiB.
+    pub fn max_recv_message_size(mut self, n: usize) -> ServerBuilder {
+        self.max_recv_message_size = n;
+        self
+    }
+
+    /// How long a graceful shutdown lets calls in flight finish before they
+    /// are cancelled. Default 10 s.
+    pub fn grace_period(mut self, d: Duration) -> ServerBuilder {
+        self.grace_period = d;
+        self
+    }
+
+    /// The HTTP/2 settings and limits of each connection.
+    pub fn connection_config(mut self, config: conn::Config) -> ServerBuilder {
+        self.conn = config;
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> Server {
+        Server {
+            inner: Arc::new(Inner {
+                services: self.services,
+                conn: self.conn,
+                calls: Arc::new(Semaphore::new(self.max_concurrent_calls)),
+                max_recv_message_size: self.max_recv_message_size,
+                grace_period: self.grace_period,
+            }),
+        }
+    }
+}
+
+struct Inner {
+    services: HashMap<String, Arc<dyn Service>>,
+    conn: conn::Config,
+    calls: Arc<Semaphore>,
+    max_recv_message_size: usize,
+    grace_period: Duration,
+}
+
+/// A gRPC server. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("services", &self.inner.services.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Server {
+    /// A builder with the defaults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            services: HashMap::new(),
+            conn: conn::Config::default(),
+            max_concurrent_calls: 10_000,
+            max_recv_message_size: grpc::DEFAULT_MAX_RECV_MESSAGE_SIZE,
+            grace_period: Duration::from_secs(10),
+        }
+    }
+
+    /// Serves on a TCP address until the process ends.
+    pub async fn serve(self, addr: SocketAddr) -> io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
+    }
+
+    /// Serves on a TCP listener until `signal` completes, then shuts down
+    /// gracefully: no new connections, GOAWAY on each connection, calls in
+    /// flight finish within the grace period, the rest are cancelled.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        self.accept_loop(Listener::Tcp(listener), signal).await
+    }
+
+    /// Serves on a Unix socket until `signal` completes (see
+    /// [`Server::serve_with_shutdown`]).
+    pub async fn serve_unix(
+        self,
+        path: impl AsRef<Path>,
+        signal: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let listener = UnixListener::bind(path)?;
+        self.accept_loop(Listener::Unix(listener), signal).await
+    }
+
+    async fn accept_loop(
+        self,
+        listener: Listener,
+        signal: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let mut connections: JoinSet<()> = JoinSet::new();
+        let mut handles: Vec<Handle> = Vec::new();
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut signal => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {
+                    handles.retain(|h| !h.is_closed());
+                    continue;
+                }
+                accepted = accept(&listener) => accepted,
+            };
+            match accepted {
+                Ok(Accepted::Tcp(sock)) => {
+                    let _ = sock.set_nodelay(true);
+                    handles.push(self.spawn_connection(sock, &mut connections));
+                }
+                Ok(Accepted::Unix(sock)) => {
+                    handles.push(self.spawn_connection(sock, &mut connections))
+                }
+                // Per-connection failures (a reset during accept, too many
+                // open files) must not stop the server.
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        drop(listener);
+        for handle in &handles {
+            handle.send(Command::Shutdown);
+        }
+        let grace = tokio::time::sleep(self.inner.grace_period);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = connections.join_next() => if next.is_none() { break },
+                () = &mut grace => {
+                    for handle in &handles {
+                        handle.send(Command::Close { reason: Reason::NO_ERROR, detail: "server shut down: grace period over" });
+                    }
+                    while connections.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves one established connection (any byte stream: TCP, Unix, TLS)
+    /// until it closes.
+    pub async fn serve_connection<IO>(&self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        self.spawn_connection(io, &mut set);
+        while set.join_next().await.is_some() {}
+    }
+
+    fn spawn_connection<IO>(&self, io: IO, set: &mut JoinSet<()>) -> Handle
+    where
+        IO: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let conn = Connection::new(
+            Role::Server,
+            self.inner.conn.clone(),
+            Instant::now().into_std(),
+        );
+        let inner = self.inner.clone();
+        let on_stream = Box::new(move |incoming: Incoming| {
+            let Ok(permit) = inner.calls.clone().try_acquire_owned() else {
+                incoming.handle.send(Command::Reset {
+                    id: incoming.id,
+                    reason: Reason::REFUSED_STREAM,
+                });
+                return;
+            };
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                run_call(&inner, incoming).await;
+                drop(permit);
+            });
+        });
+        let (handle, task) = driver::spawn(io, conn, Some(on_stream));
+        set.spawn(async move {
+            let _ = task.await;
+        });
+        handle
+    }
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &Listener) -> io::Result<Accepted> {
+    match listener {
+        Listener::Tcp(l) => l.accept().await.map(|(s, _)| Accepted::Tcp(s)),
+        Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+    }
+}
+
+/// One call: checks the request head, routes it, runs the handler until it
+/// finishes, the client cancels, or the deadline passes.
+async fn run_call(inner: &Inner, incoming: Incoming) {
+    let Incoming {
+        id,
+        headers,
+        end_stream,
+        events,
+        cancelled,
+        handle,
+    } = incoming;
+    let head = match RequestHead::decode(&headers) {
+        Ok(head) => head,
+        Err(e) => {
+            match e.reset_reason() {
+                Some(reason) => handle.send(Command::Reset { id, reason }),
+                None => handle.send(Command::Headers {
+                    id,
+                    headers: e.encode_response(),
+                    end_stream: true,
+                }),
+            };
+            return;
+        }
+    };
+    let recv = RecvStream::new(
+        id,
+        handle.clone(),
+        events,
+        inner.max_recv_message_size,
+        Side::Server,
+        end_stream,
+    );
+    let sink = ResponseSink {
+        send: SendStream::new(id, handle.clone()),
+        guard: StreamGuard {
+            id,
+            handle: handle.clone(),
+            finished: false,
+        },
+        headers_sent: false,
+    };
+    let deadline = head.timeout().map(|t| Instant::now() + t);
+    let Some(service) = inner.services.get(head.service()).cloned() else {
+        let status = Status::unimplemented(format!("unknown service {}", head.service()));
+        sink.finish(status);
+        return;
+    };
+    let call = ServerCall {
+        head,
+        recv,
+        sink,
+        deadline,
+    };
+    let handler = service.call(call);
+    let expired = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    // Dropping the handler drops its response sink, whose guard resets the
+    // stream with CANCEL: the client gave up or its deadline passed.
+    tokio::select! {
+        () = handler => {}
+        _ = cancelled => {}
+        () = expired => {}
+    }
+}

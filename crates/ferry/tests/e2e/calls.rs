@@ -1,0 +1,295 @@
+//! The four call shapes with 0, 1 and many messages, sizes, statuses and
+//! concurrency.
+
+use std::time::Duration;
+
+use ferry::{Code, Delivery, Request};
+use futures_util::StreamExt;
+
+use crate::support::{Msg, Running, codec, msg, path};
+
+#[tokio::test]
+async fn unary_echoes_and_carries_business_errors() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("hello")), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "hello");
+
+    let failing = Msg {
+        fail_code: Code::NotFound as i32,
+        ..msg("missing")
+    };
+    let status = channel
+        .unary(&path("Unary"), Request::new(failing), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.message(), "failed as asked: missing");
+    assert_eq!(status.delivery(), Delivery::Answered);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_method_and_service_are_unimplemented() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let status = channel
+        .unary("/test.Echo/Nope", Request::new(msg("x")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "method Nope not found in service test.Echo"
+    );
+    let status = channel
+        .unary("/other.Svc/Unary", Request::new(msg("x")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(status.message(), "unknown service other.Svc");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn server_streaming_with_zero_one_and_many_messages() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    for count in [0u32, 1, 100] {
+        let req = Msg { count, ..msg("s") };
+        let mut stream = channel
+            .server_streaming(&path("ServerStream"), Request::new(req), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            got.push(m.text);
+        }
+        let want: Vec<String> = (0..count).map(|i| format!("s#{i}")).collect();
+        assert_eq!(got, want);
+        // The end is reported once; afterwards the stream stays ended.
+        assert_eq!(stream.message().await.unwrap(), None);
+    }
+    // A stream that fails after two messages: both arrive, then the status.
+    let req = Msg {
+        count: 2,
+        fail_code: Code::Aborted as i32,
+        ..msg("f")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(req), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().text, "f#0");
+    assert_eq!(stream.message().await.unwrap().unwrap().text, "f#1");
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(
+        stream.message().await.unwrap(),
+        None,
+        "the error is reported exactly once"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_streaming_with_zero_one_and_many_messages() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    for n in [0usize, 1, 50] {
+        let requests = futures_util::stream::iter((0..n).map(|i| msg(&i.to_string())));
+        let reply = channel
+            .client_streaming(&path("ClientStream"), Request::new(requests), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.count as usize, n);
+        let want: String = (0..n).map(|i| i.to_string()).collect();
+        assert_eq!(reply.text, want);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bidi_ping_pong() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let requests =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let mut replies = channel
+        .bidi_streaming(&path("Bidi"), Request::new(requests), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..20 {
+        tx.send(msg(&format!("ping {i}"))).unwrap();
+        let reply = replies.message().await.unwrap().unwrap();
+        assert_eq!(reply.text, format!("ping {i}"));
+    }
+    drop(tx);
+    assert_eq!(replies.message().await.unwrap(), None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn large_messages_both_ways_and_the_size_limit() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    for size in [0usize, 1, 64 << 10, 1 << 20, (4 << 20) - 64] {
+        let req = Msg {
+            payload: vec![0xab; size],
+            ..msg("big")
+        };
+        let reply = channel
+            .unary(&path("Unary"), Request::new(req), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.payload.len(), size);
+        assert!(reply.payload.iter().all(|b| *b == 0xab));
+    }
+    // Over the 4 MiB default: the server refuses from the length prefix.
+    let req = Msg {
+        payload: vec![1; (4 << 20) + 1],
+        ..msg("too big")
+    };
+    let status = channel
+        .unary(&path("Unary"), Request::new(req), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // Many messages of 1 MiB stream through one call.
+    let req = Msg {
+        count: 8,
+        payload: vec![7; 1 << 20],
+        ..msg("many")
+    };
+    let stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(req), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    let sizes: Vec<usize> = stream.map(|m| m.unwrap().payload.len()).collect().await;
+    assert_eq!(sizes, vec![1 << 20; 8]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_calls_on_one_channel() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let calls = (0..1000).map(|i| {
+        let channel = channel.clone();
+        async move {
+            let reply = channel
+                .unary(
+                    &path("Unary"),
+                    Request::new(msg(&format!("call {i}"))),
+                    codec(),
+                )
+                .await?;
+            Ok::<_, ferry::Status>(reply.into_inner().text == format!("call {i}"))
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(
+        ok,
+        1000,
+        "{:?}",
+        results.iter().find(|r| !matches!(r, Ok(true)))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deadlines_reach_the_handler_and_expire_on_both_sides() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let reply = channel
+        .unary(
+            &path("Unary"),
+            Request::new(msg("in time")).with_timeout(Duration::from_secs(5)),
+            codec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "in time (deadline)");
+
+    let slow = Msg {
+        sleep_ms: 5_000,
+        ..msg("slow")
+    };
+    let started = tokio::time::Instant::now();
+    let status = channel
+        .unary(
+            &path("Unary"),
+            Request::new(slow).with_timeout(Duration::from_millis(200)),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The server's handler was dropped: its work did not go on.
+    wait_until(|| {
+        server
+            .probe
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_cancel_stops_the_handler() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let req = Msg {
+        count: 1000,
+        sleep_ms: 20,
+        ..msg("long")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(req), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+    drop(stream);
+    wait_until(|| {
+        server
+            .probe
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    })
+    .await;
+    assert_eq!(
+        server
+            .probe
+            .finished
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    server.stop().await;
+}
+
+/// Polls `f` until it holds, for at most five seconds.
+pub(crate) async fn wait_until(f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached in 5 s");
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests of the runtime over real sockets, one module per feature.
+
+mod calls;
+mod certs;
+mod support;
+mod tls;
