@@ -29,6 +29,7 @@ use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_me
 use crate::codec::Codec;
 use crate::driver::{self, Command, Handle};
 use crate::status::Delivery;
+use crate::tls::{ClientTlsConfig, TlsConnector};
 use crate::{Request, Response, Status};
 
 /// Attempts for a call whose earlier tries provably never reached the
@@ -79,18 +80,14 @@ impl Endpoint {
                 "URI {uri:?} must be scheme://host:port"
             )));
         }
-        if scheme == Scheme::Https {
-            return Err(Status::unimplemented(
-                "https:// channels need TLS, which this build does not wire in yet",
-            ));
-        }
+        let default_port = if scheme == Scheme::Https { 443 } else { 80 };
         let host_port = if authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
         {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
         Ok(Endpoint {
             target: Target::Tcp(host_port),
@@ -150,6 +147,7 @@ struct ConnState {
 
 struct Inner {
     endpoint: Endpoint,
+    tls: Option<TlsConnector>,
     conn: conn::Config,
     connect_timeout: Duration,
     default_timeout: Option<Duration>,
@@ -176,6 +174,7 @@ impl fmt::Debug for Channel {
 #[derive(Debug)]
 pub struct ChannelBuilder {
     endpoint: Endpoint,
+    tls: Option<ClientTlsConfig>,
     conn: conn::Config,
     connect_timeout: Duration,
     default_timeout: Option<Duration>,
@@ -208,10 +207,36 @@ impl ChannelBuilder {
         self
     }
 
+    /// TLS settings (roots, client identity, server name override) for an
+    /// `https://` URI.
+    pub fn tls(mut self, config: ClientTlsConfig) -> ChannelBuilder {
+        self.tls = Some(config);
+        self
+    }
+
     /// The channel; it connects on its first call.
-    pub fn connect_lazy(self) -> Channel {
-        Channel {
+    pub fn connect_lazy(self) -> Result<Channel, Status> {
+        let tls = match (self.endpoint.scheme, &self.tls) {
+            (Scheme::Https, Some(config)) => Some(
+                config
+                    .connector()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
+            (Scheme::Https, None) => {
+                return Err(Status::invalid_argument(
+                    "an https:// channel needs ChannelBuilder::tls(ClientTlsConfig)",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(Status::invalid_argument(
+                    "TLS settings given for a plaintext URI: use https://",
+                ));
+            }
+            (_, None) => None,
+        };
+        Ok(Channel {
             inner: Arc::new(Inner {
+                tls,
                 endpoint: self.endpoint,
                 conn: self.conn,
                 connect_timeout: self.connect_timeout,
@@ -224,12 +249,12 @@ impl ChannelBuilder {
                     last_error: String::new(),
                 }),
             }),
-        }
+        })
     }
 
     /// The channel, connected now.
     pub async fn connect(self) -> Result<Channel, Status> {
-        let channel = self.connect_lazy();
+        let channel = self.connect_lazy()?;
         channel.connection(false, None).await?;
         Ok(channel)
     }
@@ -240,6 +265,7 @@ impl Channel {
     pub fn builder(uri: &str) -> Result<ChannelBuilder, Status> {
         Ok(ChannelBuilder {
             endpoint: Endpoint::parse(uri)?,
+            tls: None,
             conn: conn::Config::default(),
             connect_timeout: Duration::from_secs(20),
             default_timeout: None,
@@ -254,7 +280,7 @@ impl Channel {
 
     /// A channel to `uri` that connects on its first call.
     pub fn lazy(uri: &str) -> Result<Channel, Status> {
-        Ok(Channel::builder(uri)?.connect_lazy())
+        Channel::builder(uri)?.connect_lazy()
     }
 
     /// A ready connection, connecting (with backoff) if needed.
@@ -314,7 +340,17 @@ impl Channel {
             Target::Tcp(addr) => {
                 let sock = TcpStream::connect(addr).await?;
                 sock.set_nodelay(true)?;
-                Ok(self.start_driver(sock))
+                match &self.inner.tls {
+                    None => Ok(self.start_driver(sock)),
+                    Some(connector) => {
+                        let host = host_of(&self.inner.endpoint.authority);
+                        let tls = connector
+                            .connect(host, sock)
+                            .await
+                            .map_err(std::io::Error::other)?;
+                        Ok(self.start_driver(tls))
+                    }
+                }
             }
             Target::Unix(path) => Ok(self.start_driver(UnixStream::connect(path).await?)),
         }
@@ -532,6 +568,15 @@ impl Channel {
             .with_pump(pump);
         Ok(Response::from_parts(headers, streaming))
     }
+}
+
+/// The host part of `host:port` (IPv6 brackets removed).
+fn host_of(authority: &str) -> &str {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host,
+        _ => authority,
+    };
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// Runs `call`, failing it with DEADLINE_EXCEEDED once `deadline` passes

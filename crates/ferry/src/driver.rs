@@ -148,7 +148,9 @@ struct StreamSlot {
     cancel: Option<oneshot::Sender<()>>,
 }
 
-type OnStream = Box<dyn FnMut(Incoming) + Send>;
+/// Takes a new incoming stream; `Err(reason)` refuses it at once with
+/// RST_STREAM (before any event of the stream can be delivered).
+pub(crate) type OnStream = Box<dyn FnMut(Incoming) -> Result<(), Reason> + Send>;
 
 /// Spawns the driver task for an established byte stream and returns its
 /// handle. `on_stream` receives the streams the peer opens (server role).
@@ -406,14 +408,18 @@ impl Driver {
                             cancel: Some(cancel_tx),
                         },
                     );
-                    on_stream(Incoming {
+                    let incoming = Incoming {
                         id: stream_id,
                         headers,
                         end_stream,
                         events: rx,
                         cancelled: cancel_rx,
                         handle: self.handle.clone(),
-                    });
+                    };
+                    if let Err(reason) = on_stream(incoming) {
+                        self.streams.remove(&stream_id);
+                        self.conn.reset_stream(stream_id, reason);
+                    }
                 }
                 Event::Headers {
                     stream_id,

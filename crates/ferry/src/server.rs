@@ -20,7 +20,6 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +39,7 @@ use tokio::time::Instant;
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::Codec;
 use crate::driver::{self, Command, Handle, Incoming};
+use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
 
 /// A boxed future, as [`Service::call`] returns.
@@ -314,6 +314,7 @@ async fn respond_stream<C, S>(
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
+    tls: Option<ServerTlsConfig>,
     conn: conn::Config,
     max_concurrent_calls: usize,
     max_recv_message_size: usize,
@@ -371,22 +372,41 @@ impl ServerBuilder {
         self
     }
 
-    /// The server.
+    /// Serve TLS (ALPN `h2`) on TCP connections, optionally requiring
+    /// client certificates (see [`ServerTlsConfig`]).
+    pub fn tls(mut self, config: ServerTlsConfig) -> ServerBuilder {
+        self.tls = Some(config);
+        self
+    }
+
+    /// The server. Fails only on a TLS configuration rustls refuses.
     pub fn build(self) -> Server {
-        Server {
+        self.try_build().expect("invalid TLS configuration")
+    }
+
+    /// The server, or the TLS configuration error.
+    pub fn try_build(self) -> Result<Server, TlsError> {
+        let tls = self
+            .tls
+            .as_ref()
+            .map(ServerTlsConfig::acceptor)
+            .transpose()?;
+        Ok(Server {
             inner: Arc::new(Inner {
+                tls,
                 services: self.services,
                 conn: self.conn,
                 calls: Arc::new(Semaphore::new(self.max_concurrent_calls)),
                 max_recv_message_size: self.max_recv_message_size,
                 grace_period: self.grace_period,
             }),
-        }
+        })
     }
 }
 
 struct Inner {
     services: HashMap<String, Arc<dyn Service>>,
+    tls: Option<TlsAcceptor>,
     conn: conn::Config,
     calls: Arc<Semaphore>,
     max_recv_message_size: usize,
@@ -417,6 +437,7 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             services: HashMap::new(),
+            tls: None,
             conn: conn::Config::default(),
             max_concurrent_calls: 10_000,
             max_recv_message_size: grpc::DEFAULT_MAX_RECV_MESSAGE_SIZE,
@@ -446,10 +467,9 @@ impl Server {
     /// [`Server::serve_with_shutdown`]).
     pub async fn serve_unix(
         self,
-        path: impl AsRef<Path>,
+        listener: UnixListener,
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let listener = UnixListener::bind(path)?;
         self.accept_loop(Listener::Unix(listener), signal).await
     }
 
@@ -460,12 +480,14 @@ impl Server {
     ) -> io::Result<()> {
         let mut connections: JoinSet<()> = JoinSet::new();
         let mut handles: Vec<Handle> = Vec::new();
+        let tls_handles: Arc<std::sync::Mutex<Vec<Handle>>> = Arc::default();
         let mut signal = std::pin::pin!(signal);
         loop {
             let accepted = tokio::select! {
                 () = &mut signal => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {
                     handles.retain(|h| !h.is_closed());
+                    tls_handles.lock().unwrap_or_else(|e| e.into_inner()).retain(|h| !h.is_closed());
                     continue;
                 }
                 accepted = accept(&listener) => accepted,
@@ -473,7 +495,29 @@ impl Server {
             match accepted {
                 Ok(Accepted::Tcp(sock)) => {
                     let _ = sock.set_nodelay(true);
-                    handles.push(self.spawn_connection(sock, &mut connections));
+                    match self.inner.tls.clone() {
+                        None => handles.push(self.spawn_connection(sock, &mut connections)),
+                        Some(acceptor) => {
+                            // The handshake runs in the connection's own
+                            // task, so a slow client cannot stall accepting.
+                            let server = self.clone();
+                            let registry = tls_handles.clone();
+                            connections.spawn(async move {
+                                match acceptor.accept(sock).await {
+                                    Ok(tls) => {
+                                        let mut set = JoinSet::new();
+                                        let handle = server.spawn_connection(tls, &mut set);
+                                        registry
+                                            .lock()
+                                            .unwrap_or_else(|e| e.into_inner())
+                                            .push(handle);
+                                        while set.join_next().await.is_some() {}
+                                    }
+                                    Err(e) => tracing::debug!("TLS handshake failed: {e}"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Ok(Accepted::Unix(sock)) => {
                     handles.push(self.spawn_connection(sock, &mut connections))
@@ -487,6 +531,12 @@ impl Server {
             }
         }
         drop(listener);
+        handles.extend(
+            tls_handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..),
+        );
         for handle in &handles {
             handle.send(Command::Shutdown);
         }
@@ -530,17 +580,16 @@ impl Server {
         let inner = self.inner.clone();
         let on_stream = Box::new(move |incoming: Incoming| {
             let Ok(permit) = inner.calls.clone().try_acquire_owned() else {
-                incoming.handle.send(Command::Reset {
-                    id: incoming.id,
-                    reason: Reason::REFUSED_STREAM,
-                });
-                return;
+                // Over the server-wide limit: refused before any work, so
+                // the client may retry it elsewhere.
+                return Err(Reason::REFUSED_STREAM);
             };
             let inner = inner.clone();
             tokio::spawn(async move {
                 run_call(&inner, incoming).await;
                 drop(permit);
             });
+            Ok(())
         });
         let (handle, task) = driver::spawn(io, conn, Some(on_stream));
         set.spawn(async move {

@@ -2,5 +2,6 @@
 
 mod calls;
 mod certs;
+mod lifecycle;
 mod support;
 mod tls;

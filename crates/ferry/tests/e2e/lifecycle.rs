@@ -1,0 +1,280 @@
+//! Connections over their life: graceful shutdown with calls in flight,
+//! reconnecting after a restart, fail-fast versus wait-for-ready, refused
+//! streams retried transparently, Unix sockets, TLS and mutual TLS.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ferry::tls::{ClientTlsConfig, ServerTlsConfig};
+use ferry::{Channel, Code, Delivery, Request, Server};
+use tokio::net::TcpListener;
+
+use crate::calls::wait_until;
+use crate::certs::pki;
+use crate::support::{Msg, Running, TestService, codec, msg, path};
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_calls_in_flight() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let slow = |i: usize| {
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            let req = Msg {
+                sleep_ms: 300,
+                ..msg(&format!("slow {i}"))
+            };
+            channel
+                .unary(&path("Unary"), Request::new(req), codec())
+                .await
+        })
+    };
+    let calls: Vec<_> = (0..20).map(slow).collect();
+    wait_until(|| server.probe.started.load(Ordering::SeqCst) == 20).await;
+    let probe = server.probe.clone();
+    let stopping = tokio::spawn(server.stop());
+    for (i, call) in calls.into_iter().enumerate() {
+        let reply = call.await.unwrap().expect("an accepted call is not lost");
+        assert_eq!(reply.into_inner().text, format!("slow {i}"));
+    }
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(probe.finished.load(Ordering::SeqCst), 20);
+    assert_eq!(probe.cancelled.load(Ordering::SeqCst), 0);
+    // The server is gone: a new call fails fast, before anything was sent.
+    let status = channel
+        .unary(&path("Unary"), Request::new(msg("late")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.delivery(), Delivery::NotSent);
+}
+
+#[tokio::test]
+async fn calls_past_the_grace_period_are_cancelled() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Running::start_on(
+        listener,
+        Server::builder().grace_period(Duration::from_millis(200)),
+    );
+    let channel = server.channel().await;
+    let req = Msg {
+        sleep_ms: 10_000,
+        ..msg("too slow")
+    };
+    let call = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            channel
+                .unary(&path("Unary"), Request::new(req), codec())
+                .await
+        }
+    });
+    wait_until(|| server.probe.started.load(Ordering::SeqCst) == 1).await;
+    let probe = server.probe.clone();
+    server.stop().await;
+    let status = call.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.delivery(), Delivery::Unknown);
+    wait_until(|| probe.cancelled.load(Ordering::SeqCst) == 1).await;
+}
+
+#[tokio::test]
+async fn channel_reconnects_after_the_server_restarts() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Running::start_on(listener, Server::builder());
+    let channel = server.channel().await;
+    assert!(
+        channel
+            .unary(&path("Unary"), Request::new(msg("before")), codec())
+            .await
+            .is_ok()
+    );
+    server.stop().await;
+    // Down: fail fast.
+    let status = channel
+        .unary(&path("Unary"), Request::new(msg("down")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.delivery()),
+        (Code::Unavailable, Delivery::NotSent)
+    );
+    // Back on the same port: a wait-for-ready call rides out the backoff
+    // (1 s ± 20 %) and gets through.
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let server = Running::start_on(listener, Server::builder());
+    let reply = channel
+        .unary(
+            &path("Unary"),
+            Request::new(msg("after"))
+                .wait_for_ready(true)
+                .with_timeout(Duration::from_secs(5)),
+            codec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "after (deadline)");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wait_for_ready_waits_until_the_deadline() {
+    // Nothing listens on this port.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let channel = Channel::lazy(&format!("http://{addr}")).unwrap();
+    let fail_fast = channel
+        .unary(&path("Unary"), Request::new(msg("x")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (fail_fast.code(), fail_fast.delivery()),
+        (Code::Unavailable, Delivery::NotSent)
+    );
+    let started = tokio::time::Instant::now();
+    let waited = channel
+        .unary(
+            &path("Unary"),
+            Request::new(msg("x"))
+                .wait_for_ready(true)
+                .with_timeout(Duration::from_millis(300)),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(waited.code(), Code::DeadlineExceeded);
+    assert!(started.elapsed() >= Duration::from_millis(290));
+}
+
+#[tokio::test]
+async fn refused_streams_are_retried_transparently() {
+    // One call at a time on the whole server: the others are refused with
+    // REFUSED_STREAM and retried; some succeed on a later attempt.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Running::start_on(listener, Server::builder().max_concurrent_calls(1));
+    let channel = server.channel().await;
+    let calls = (0..5).map(|i| {
+        let channel = channel.clone();
+        async move {
+            let req = Msg {
+                sleep_ms: 50,
+                ..msg(&i.to_string())
+            };
+            channel
+                .unary(&path("Unary"), Request::new(req), codec())
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    for r in &results {
+        match r {
+            Ok(_) => {}
+            Err(status) => {
+                // Refused on every attempt: still reported as never processed.
+                assert_eq!(
+                    (status.code(), status.delivery()),
+                    (Code::Unavailable, Delivery::Refused),
+                    "{status:?}"
+                );
+            }
+        }
+    }
+    assert!(results.iter().any(Result::is_ok));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unix_socket_calls() {
+    let dir = std::env::temp_dir().join(format!("ferry-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("echo.sock");
+    let _ = std::fs::remove_file(&sock);
+    let probe = std::sync::Arc::default();
+    let server = Server::builder().add_service(TestService { probe }).build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let task = tokio::spawn(server.serve_unix(listener, async move {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::connect(&format!("unix:{}", sock.display()))
+        .await
+        .unwrap();
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("over unix")), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "over unix");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+async fn tls_server(tls: ServerTlsConfig) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Running::start_on(listener, Server::builder().tls(tls))
+}
+
+#[tokio::test]
+async fn calls_over_tls_and_mutual_tls() {
+    let pki = pki();
+    let server = tls_server(ServerTlsConfig::new(pki.server_identity())).await;
+    let uri = format!("https://localhost:{}", server.addr.port());
+    let channel = Channel::builder(&uri)
+        .unwrap()
+        .tls(ClientTlsConfig::new(pki.roots()))
+        .connect()
+        .await
+        .unwrap();
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("secret")), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "secret");
+    server.stop().await;
+
+    let mtls = ServerTlsConfig::new(pki.server_identity()).client_ca_roots(pki.roots());
+    let server = tls_server(mtls).await;
+    let uri = format!("https://localhost:{}", server.addr.port());
+    let trusted = ClientTlsConfig::new(pki.roots()).identity(pki.client_identity());
+    let channel = Channel::builder(&uri)
+        .unwrap()
+        .tls(trusted)
+        .connect()
+        .await
+        .unwrap();
+    assert!(
+        channel
+            .unary(&path("Unary"), Request::new(msg("mtls")), codec())
+            .await
+            .is_ok()
+    );
+    // A client without a certificate is refused at the handshake; the
+    // call reports the connection failure, never sent.
+    let anonymous = Channel::builder(&uri)
+        .unwrap()
+        .tls(ClientTlsConfig::new(pki.roots()))
+        .connect_lazy()
+        .unwrap();
+    let status = anonymous
+        .unary(&path("Unary"), Request::new(msg("x")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn https_without_tls_settings_is_a_clear_error() {
+    let err = Channel::lazy("https://localhost:1").unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("ClientTlsConfig"));
+    let err = Channel::lazy("ftp://x").unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
