@@ -10,6 +10,8 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseStart, Trailers};
+
+use crate::compression::{Encoding, EncodingSet, compress, decompress};
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
@@ -69,6 +71,11 @@ pub(crate) struct RecvStream {
     pub(crate) handle: Handle,
     events: mpsc::UnboundedReceiver<StreamEvent>,
     decoder: MessageDecoder,
+    max_message_size: usize,
+    /// How compressed messages are decompressed (set from `grpc-encoding`).
+    pub(crate) encoding: Encoding,
+    /// Client: the encodings we told the server we accept.
+    pub(crate) accept: EncodingSet,
     side: Side,
     /// Client: the response headers arrived.
     headers_seen: bool,
@@ -108,6 +115,9 @@ impl RecvStream {
             handle,
             events,
             decoder: MessageDecoder::with_max_message_size(max_message_size),
+            max_message_size,
+            encoding: Encoding::Identity,
+            accept: EncodingSet::all(),
             side,
             headers_seen: side == Side::Server,
             headers: None,
@@ -134,12 +144,19 @@ impl RecvStream {
             match self.decoder.next_message() {
                 Ok(Some(msg)) => {
                     self.release_consumed();
-                    if msg.compressed {
-                        return Poll::Ready(Err(self.fail(Status::internal(
-                            "compressed message without a negotiated grpc-encoding",
-                        ))));
+                    if !msg.compressed {
+                        return Poll::Ready(Ok(Some(msg.data)));
                     }
-                    return Poll::Ready(Ok(Some(msg.data)));
+                    // The length prefix was checked against the limit; the
+                    // decompressed size is checked while decompressing.
+                    let mut out = BytesMut::new();
+                    return Poll::Ready(
+                        match decompress(self.encoding, &msg.data, self.max_message_size, &mut out)
+                        {
+                            Ok(()) => Ok(Some(out.freeze())),
+                            Err(e) => Err(self.fail(Status::from(e.to_status()))),
+                        },
+                    );
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -251,6 +268,17 @@ impl RecvStream {
         match ResponseStart::decode(headers, end_stream) {
             Ok(ResponseStart::Headers(head)) => {
                 self.headers_seen = true;
+                match self
+                    .accept
+                    .recv_encoding(head.encoding().map(str::as_bytes))
+                {
+                    Ok(encoding) => self.encoding = encoding,
+                    Err(e) => {
+                        self.ended = true;
+                        self.outcome = Some(Status::from(e.to_status()));
+                        return;
+                    }
+                }
                 self.headers = Some(head.into_metadata());
             }
             Ok(ResponseStart::TrailersOnly(trailers)) => {
@@ -432,6 +460,9 @@ pub(crate) struct SendStream {
     pub(crate) id: StreamId,
     pub(crate) handle: Handle,
     buf: BytesMut,
+    /// How messages are compressed (identity: not at all).
+    pub(crate) encoding: Encoding,
+    scratch: BytesMut,
 }
 
 impl SendStream {
@@ -440,6 +471,8 @@ impl SendStream {
             id,
             handle,
             buf: BytesMut::new(),
+            encoding: Encoding::Identity,
+            scratch: BytesMut::new(),
         }
     }
 
@@ -449,7 +482,7 @@ impl SendStream {
         &mut self,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
     ) -> Result<Bytes, Status> {
-        frame_message(&mut self.buf, encode)
+        frame_compressed(self.encoding, &mut self.buf, &mut self.scratch, encode)
     }
 
     /// Queues one framed message, then waits until the stream can take
@@ -481,6 +514,28 @@ impl SendStream {
             ready: None,
         });
     }
+}
+
+/// Encodes one message, compresses it with `encoding` (unless identity) and
+/// returns it behind its 5-byte prefix.
+pub(crate) fn frame_compressed(
+    encoding: Encoding,
+    buf: &mut BytesMut,
+    scratch: &mut BytesMut,
+    encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
+) -> Result<Bytes, Status> {
+    if encoding.is_identity() {
+        return frame_message(buf, encode);
+    }
+    scratch.clear();
+    encode(scratch)?;
+    buf.clear();
+    buf.extend_from_slice(&[0; grpc::MESSAGE_HEADER_LEN]);
+    compress(encoding, scratch, buf).map_err(|e| Status::from(e.to_status()))?;
+    let len = buf.len() - grpc::MESSAGE_HEADER_LEN;
+    let header = grpc::message_header(true, len).map_err(|e| Status::from(e.to_status()))?;
+    buf[..grpc::MESSAGE_HEADER_LEN].copy_from_slice(&header);
+    Ok(buf.split().freeze())
 }
 
 /// Encodes one message behind its 5-byte prefix and returns the framed

@@ -25,8 +25,9 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
+use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_compressed};
 use crate::codec::Codec;
+use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
 use crate::status::Delivery;
 use crate::tls::{ClientTlsConfig, TlsConnector};
@@ -147,6 +148,8 @@ struct ConnState {
 
 struct Inner {
     endpoint: Endpoint,
+    send_compressed: Encoding,
+    accept_compressed: EncodingSet,
     tls: Option<TlsConnector>,
     conn: conn::Config,
     connect_timeout: Duration,
@@ -174,6 +177,8 @@ impl fmt::Debug for Channel {
 #[derive(Debug)]
 pub struct ChannelBuilder {
     endpoint: Endpoint,
+    send_compressed: Encoding,
+    accept_compressed: EncodingSet,
     tls: Option<ClientTlsConfig>,
     conn: conn::Config,
     connect_timeout: Duration,
@@ -207,6 +212,20 @@ impl ChannelBuilder {
         self
     }
 
+    /// Compress request messages with this encoding unless a call says
+    /// otherwise ([`Request::with_compression`]). Default: identity.
+    pub fn send_compressed(mut self, encoding: Encoding) -> ChannelBuilder {
+        self.send_compressed = encoding;
+        self
+    }
+
+    /// The encodings responses may use (`grpc-accept-encoding`). Default:
+    /// every encoding Ferry implements.
+    pub fn accept_compressed(mut self, encodings: EncodingSet) -> ChannelBuilder {
+        self.accept_compressed = encodings;
+        self
+    }
+
     /// TLS settings (roots, client identity, server name override) for an
     /// `https://` URI.
     pub fn tls(mut self, config: ClientTlsConfig) -> ChannelBuilder {
@@ -237,6 +256,8 @@ impl ChannelBuilder {
         Ok(Channel {
             inner: Arc::new(Inner {
                 tls,
+                send_compressed: self.send_compressed,
+                accept_compressed: self.accept_compressed,
                 endpoint: self.endpoint,
                 conn: self.conn,
                 connect_timeout: self.connect_timeout,
@@ -266,6 +287,8 @@ impl Channel {
         Ok(ChannelBuilder {
             endpoint: Endpoint::parse(uri)?,
             tls: None,
+            send_compressed: Encoding::Identity,
+            accept_compressed: EncodingSet::all(),
             conn: conn::Config::default(),
             connect_timeout: Duration::from_secs(20),
             default_timeout: None,
@@ -373,6 +396,7 @@ impl Channel {
         metadata: &Metadata,
         deadline: Option<Instant>,
         wait_for_ready: bool,
+        encoding: Encoding,
     ) -> Result<(RecvStream, SendStream, StreamGuard), Status> {
         let mut last = None;
         for _ in 0..TRANSPARENT_ATTEMPTS {
@@ -380,7 +404,11 @@ impl Channel {
             let endpoint = &self.inner.endpoint;
             let mut head =
                 RequestHead::new(endpoint.scheme, endpoint.authority.clone(), path.to_owned())
-                    .with_metadata(metadata.clone());
+                    .with_metadata(metadata.clone())
+                    .with_accept_encoding(self.inner.accept_compressed.to_header_value());
+            if !encoding.is_identity() {
+                head = head.with_encoding(encoding.as_str());
+            }
             if let Some(d) = deadline {
                 head.set_timeout(Some(d.saturating_duration_since(Instant::now())));
             }
@@ -398,7 +426,7 @@ impl Channel {
             }
             match reply_rx.await {
                 Ok(Ok(id)) => {
-                    let recv = RecvStream::new(
+                    let mut recv = RecvStream::new(
                         id,
                         handle.clone(),
                         events_rx,
@@ -406,7 +434,9 @@ impl Channel {
                         Side::Client,
                         false,
                     );
-                    let send = SendStream::new(id, handle.clone());
+                    recv.accept = self.inner.accept_compressed;
+                    let mut send = SendStream::new(id, handle.clone());
+                    send.encoding = encoding;
                     let guard = StreamGuard {
                         id,
                         handle,
@@ -445,15 +475,21 @@ impl Channel {
     ) -> Result<Response<C::Decode>, Status> {
         let deadline = self.deadline_of(&request);
         let wait = request.is_wait_for_ready();
+        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, message) = request.into_parts();
-        let body = frame_message(&mut BytesMut::new(), |buf| codec.encode(&message, buf))
-            .map_err(|s| s.with_delivery(Delivery::NotSent))?;
+        let body = frame_compressed(
+            encoding,
+            &mut BytesMut::new(),
+            &mut BytesMut::new(),
+            |buf| codec.encode(&message, buf),
+        )
+        .map_err(|s| s.with_delivery(Delivery::NotSent))?;
         let call = async {
             let mut attempt = 0;
             loop {
                 attempt += 1;
                 let (mut recv, send, mut guard) =
-                    self.open(path, &metadata, deadline, wait).await?;
+                    self.open(path, &metadata, deadline, wait, encoding).await?;
                 send.handle.send(Command::Data {
                     id: send.id,
                     data: body.clone(),
@@ -486,14 +522,21 @@ impl Channel {
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
         let deadline = self.deadline_of(&request);
         let wait = request.is_wait_for_ready();
+        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, message) = request.into_parts();
-        let body = frame_message(&mut BytesMut::new(), |buf| codec.encode(&message, buf))
-            .map_err(|s| s.with_delivery(Delivery::NotSent))?;
+        let body = frame_compressed(
+            encoding,
+            &mut BytesMut::new(),
+            &mut BytesMut::new(),
+            |buf| codec.encode(&message, buf),
+        )
+        .map_err(|s| s.with_delivery(Delivery::NotSent))?;
         let call = async {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let (mut recv, send, guard) = self.open(path, &metadata, deadline, wait).await?;
+                let (mut recv, send, guard) =
+                    self.open(path, &metadata, deadline, wait, encoding).await?;
                 send.handle.send(Command::Data {
                     id: send.id,
                     data: body.clone(),
@@ -530,9 +573,11 @@ impl Channel {
     {
         let deadline = self.deadline_of(&request);
         let wait = request.is_wait_for_ready();
+        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, requests) = request.into_parts();
         let call = async {
-            let (mut recv, send, mut guard) = self.open(path, &metadata, deadline, wait).await?;
+            let (mut recv, send, mut guard) =
+                self.open(path, &metadata, deadline, wait, encoding).await?;
             let _pump = Pump::start(send, requests, codec.clone());
             let result = read_unary(&mut recv, &codec).await;
             guard.finished = recv.is_done();
@@ -555,9 +600,11 @@ impl Channel {
     {
         let deadline = self.deadline_of(&request);
         let wait = request.is_wait_for_ready();
+        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, requests) = request.into_parts();
         let call = async {
-            let (mut recv, send, guard) = self.open(path, &metadata, deadline, wait).await?;
+            let (mut recv, send, guard) =
+                self.open(path, &metadata, deadline, wait, encoding).await?;
             let pump = Pump::start(send, requests, codec.clone());
             let headers = recv.response_headers().await?;
             Ok((headers, recv, guard, pump))

@@ -5,6 +5,8 @@ use std::time::Duration;
 use ferry_wire::grpc::Metadata;
 use tokio::time::Instant;
 
+use crate::compression::Encoding;
+
 /// A request: its message (or stream of messages) and metadata.
 ///
 /// On a server it also carries the caller's deadline, which a handler can
@@ -16,6 +18,7 @@ pub struct Request<T> {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     wait_for_ready: bool,
+    compression: Option<Encoding>,
 }
 
 impl<T> Request<T> {
@@ -27,6 +30,7 @@ impl<T> Request<T> {
             timeout: None,
             deadline: None,
             wait_for_ready: false,
+            compression: None,
         }
     }
 
@@ -49,6 +53,17 @@ impl<T> Request<T> {
     pub fn wait_for_ready(mut self, wait: bool) -> Request<T> {
         self.wait_for_ready = wait;
         self
+    }
+
+    /// Client: compress this call's messages with `encoding` (sent as
+    /// `grpc-encoding`), overriding the channel's default.
+    pub fn with_compression(mut self, encoding: Encoding) -> Request<T> {
+        self.compression = Some(encoding);
+        self
+    }
+
+    pub(crate) fn compression(&self) -> Option<Encoding> {
+        self.compression
     }
 
     /// Adds metadata.
@@ -111,6 +126,7 @@ impl<T> Request<T> {
             timeout: None,
             deadline,
             wait_for_ready: false,
+            compression: None,
         }
     }
 
@@ -122,6 +138,7 @@ impl<T> Request<T> {
             timeout: self.timeout,
             deadline: self.deadline,
             wait_for_ready: self.wait_for_ready,
+            compression: self.compression,
         }
     }
 }

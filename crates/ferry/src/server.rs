@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_wire::Reason;
 use ferry_wire::conn::{self, Connection, Role};
 use ferry_wire::grpc::{self, CONTENT_TYPE_GRPC, Metadata, RequestHead, ResponseHead, Trailers};
+use ferry_wire::{HeaderField, Reason};
 use futures_core::Stream;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -38,6 +38,7 @@ use tokio::time::Instant;
 
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::Codec;
+use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming};
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
@@ -116,6 +117,8 @@ struct Parts<T> {
 #[derive(Debug)]
 struct ResponseSink {
     send: SendStream,
+    /// What the server decompresses, announced in `grpc-accept-encoding`.
+    accept: EncodingSet,
     guard: StreamGuard,
     headers_sent: bool,
 }
@@ -124,7 +127,13 @@ impl ResponseSink {
     fn send_headers(&mut self, metadata: Metadata) {
         if !self.headers_sent {
             self.headers_sent = true;
-            let headers = ResponseHead::new().with_metadata(metadata).encode();
+            let mut head = ResponseHead::new().with_metadata(metadata);
+            if !self.send.encoding.is_identity() {
+                head = head.with_encoding(self.send.encoding.as_str());
+            }
+            let headers = head
+                .with_accept_encoding(self.accept.to_header_value())
+                .encode();
             self.send.handle.send(Command::Headers {
                 id: self.send.id,
                 headers,
@@ -150,9 +159,14 @@ impl ResponseSink {
                 trailers: trailers.encode(),
             });
         } else {
+            let mut headers = trailers.encode_trailers_only(CONTENT_TYPE_GRPC);
+            headers.push(HeaderField::new(
+                "grpc-accept-encoding",
+                self.accept.to_header_value(),
+            ));
             handle.send(Command::Headers {
                 id,
-                headers: trailers.encode_trailers_only(CONTENT_TYPE_GRPC),
+                headers,
                 end_stream: true,
             });
         }
@@ -314,6 +328,8 @@ async fn respond_stream<C, S>(
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
+    send_compressed: Encoding,
+    accept_compressed: EncodingSet,
     tls: Option<ServerTlsConfig>,
     conn: conn::Config,
     max_concurrent_calls: usize,
@@ -372,6 +388,20 @@ impl ServerBuilder {
         self
     }
 
+    /// Compress responses with this encoding when the client accepts it
+    /// (`grpc-accept-encoding`). Default: identity (no compression).
+    pub fn send_compressed(mut self, encoding: Encoding) -> ServerBuilder {
+        self.send_compressed = encoding;
+        self
+    }
+
+    /// The encodings requests may use; others are answered UNIMPLEMENTED.
+    /// Default: every encoding Ferry implements (gzip, zstd).
+    pub fn accept_compressed(mut self, encodings: EncodingSet) -> ServerBuilder {
+        self.accept_compressed = encodings;
+        self
+    }
+
     /// Serve TLS (ALPN `h2`) on TCP connections, optionally requiring
     /// client certificates (see [`ServerTlsConfig`]).
     pub fn tls(mut self, config: ServerTlsConfig) -> ServerBuilder {
@@ -394,6 +424,8 @@ impl ServerBuilder {
         Ok(Server {
             inner: Arc::new(Inner {
                 tls,
+                send_compressed: self.send_compressed,
+                accept_compressed: self.accept_compressed,
                 services: self.services,
                 conn: self.conn,
                 calls: Arc::new(Semaphore::new(self.max_concurrent_calls)),
@@ -406,6 +438,8 @@ impl ServerBuilder {
 
 struct Inner {
     services: HashMap<String, Arc<dyn Service>>,
+    send_compressed: Encoding,
+    accept_compressed: EncodingSet,
     tls: Option<TlsAcceptor>,
     conn: conn::Config,
     calls: Arc<Semaphore>,
@@ -437,6 +471,8 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             services: HashMap::new(),
+            send_compressed: Encoding::Identity,
+            accept_compressed: EncodingSet::all(),
             tls: None,
             conn: conn::Config::default(),
             max_concurrent_calls: 10_000,
@@ -636,7 +672,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
             return;
         }
     };
-    let recv = RecvStream::new(
+    let mut recv = RecvStream::new(
         id,
         handle.clone(),
         events,
@@ -644,8 +680,20 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         Side::Server,
         end_stream,
     );
+    let mut send = SendStream::new(id, handle.clone());
+    // Respond compressed when configured and the client accepts it.
+    let client_accepts =
+        head.accept_encoding()
+            .fold(EncodingSet::identity_only(), |mut set, name| {
+                if let Some(e) = Encoding::from_name(name.as_bytes()) {
+                    set.insert(e);
+                }
+                set
+            });
+    send.encoding = compression::pick(inner.send_compressed, &client_accepts);
     let sink = ResponseSink {
-        send: SendStream::new(id, handle.clone()),
+        accept: inner.accept_compressed,
+        send,
         guard: StreamGuard {
             id,
             handle: handle.clone(),
@@ -653,6 +701,13 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         },
         headers_sent: false,
     };
+    match inner
+        .accept_compressed
+        .recv_encoding(head.encoding().map(str::as_bytes))
+    {
+        Ok(encoding) => recv.encoding = encoding,
+        Err(e) => return sink.finish(Status::from(e.to_status())),
+    }
     let deadline = head.timeout().map(|t| Instant::now() + t);
     let Some(service) = inner.services.get(head.service()).cloned() else {
         let status = Status::unimplemented(format!("unknown service {}", head.service()));

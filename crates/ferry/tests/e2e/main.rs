@@ -2,6 +2,7 @@
 
 mod calls;
 mod certs;
+mod compression;
 mod lifecycle;
 mod support;
 mod tls;
