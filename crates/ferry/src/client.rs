@@ -29,6 +29,7 @@ use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_co
 use crate::codec::Codec;
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
+use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::status::Delivery;
 use crate::tls::{ClientTlsConfig, TlsConnector};
 use crate::{Request, Response, Status};
@@ -148,6 +149,7 @@ struct ConnState {
 
 struct Inner {
     endpoint: Endpoint,
+    interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
     tls: Option<TlsConnector>,
@@ -174,9 +176,9 @@ impl fmt::Debug for Channel {
 }
 
 /// Builds a [`Channel`].
-#[derive(Debug)]
 pub struct ChannelBuilder {
     endpoint: Endpoint,
+    interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
     tls: Option<ClientTlsConfig>,
@@ -184,6 +186,14 @@ pub struct ChannelBuilder {
     connect_timeout: Duration,
     default_timeout: Option<Duration>,
     max_recv_message_size: usize,
+}
+
+impl fmt::Debug for ChannelBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelBuilder")
+            .field("endpoint", &self.endpoint.authority)
+            .finish()
+    }
 }
 
 impl ChannelBuilder {
@@ -209,6 +219,13 @@ impl ChannelBuilder {
     /// HTTP/2 settings and limits.
     pub fn connection_config(mut self, config: conn::Config) -> ChannelBuilder {
         self.conn = config;
+        self
+    }
+
+    /// Adds an interceptor; they run in the order added, before each call
+    /// is sent (see [`crate::interceptor`]).
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> ChannelBuilder {
+        self.interceptors.push(Arc::new(interceptor));
         self
     }
 
@@ -256,6 +273,7 @@ impl ChannelBuilder {
         Ok(Channel {
             inner: Arc::new(Inner {
                 tls,
+                interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
                 accept_compressed: self.accept_compressed,
                 endpoint: self.endpoint,
@@ -287,6 +305,7 @@ impl Channel {
         Ok(ChannelBuilder {
             endpoint: Endpoint::parse(uri)?,
             tls: None,
+            interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
             accept_compressed: EncodingSet::all(),
             conn: conn::Config::default(),
@@ -460,6 +479,23 @@ impl Channel {
         .with_delivery(Delivery::NotSent))
     }
 
+    /// Runs the channel's interceptors over a call's metadata.
+    async fn intercept(&self, path: &str, metadata: Metadata) -> Result<Metadata, Status> {
+        if self.inner.interceptors.is_empty() {
+            return Ok(metadata);
+        }
+        let info = CallInfo {
+            side: CallSide::Client,
+            path: path.to_owned(),
+            metadata,
+            response_metadata: Metadata::new(),
+        };
+        let info = interceptor::run(&self.inner.interceptors, info)
+            .await
+            .map_err(|s| s.with_delivery(Delivery::NotSent))?;
+        Ok(info.metadata)
+    }
+
     fn deadline_of<T>(&self, request: &Request<T>) -> Option<Instant> {
         request
             .deadline()
@@ -477,6 +513,7 @@ impl Channel {
         let wait = request.is_wait_for_ready();
         let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, message) = request.into_parts();
+        let metadata = self.intercept(path, metadata).await?;
         let body = frame_compressed(
             encoding,
             &mut BytesMut::new(),
@@ -524,6 +561,7 @@ impl Channel {
         let wait = request.is_wait_for_ready();
         let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, message) = request.into_parts();
+        let metadata = self.intercept(path, metadata).await?;
         let body = frame_compressed(
             encoding,
             &mut BytesMut::new(),
@@ -575,6 +613,7 @@ impl Channel {
         let wait = request.is_wait_for_ready();
         let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, requests) = request.into_parts();
+        let metadata = self.intercept(path, metadata).await?;
         let call = async {
             let (mut recv, send, mut guard) =
                 self.open(path, &metadata, deadline, wait, encoding).await?;
@@ -602,6 +641,7 @@ impl Channel {
         let wait = request.is_wait_for_ready();
         let encoding = request.compression().unwrap_or(self.inner.send_compressed);
         let (metadata, requests) = request.into_parts();
+        let metadata = self.intercept(path, metadata).await?;
         let call = async {
             let (mut recv, send, guard) =
                 self.open(path, &metadata, deadline, wait, encoding).await?;

@@ -30,6 +30,7 @@ mod client;
 pub mod codec;
 pub mod compression;
 mod driver;
+pub mod interceptor;
 mod message;
 pub mod server;
 mod status;

@@ -40,6 +40,7 @@ use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::Codec;
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming};
+use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
 
@@ -117,6 +118,8 @@ struct Parts<T> {
 #[derive(Debug)]
 struct ResponseSink {
     send: SendStream,
+    /// Metadata interceptors added for the response headers.
+    extra: Metadata,
     /// What the server decompresses, announced in `grpc-accept-encoding`.
     accept: EncodingSet,
     guard: StreamGuard,
@@ -127,6 +130,8 @@ impl ResponseSink {
     fn send_headers(&mut self, metadata: Metadata) {
         if !self.headers_sent {
             self.headers_sent = true;
+            let mut metadata = metadata;
+            metadata.extend(std::mem::take(&mut self.extra));
             let mut head = ResponseHead::new().with_metadata(metadata);
             if !self.send.encoding.is_identity() {
                 head = head.with_encoding(self.send.encoding.as_str());
@@ -153,6 +158,12 @@ impl ResponseSink {
         let id = self.send.id;
         let mut trailers = Trailers::new(status.to_wire());
         *trailers.metadata_mut() = status.metadata().clone();
+        if !self.headers_sent {
+            // Trailers-Only: what interceptors added goes out here.
+            trailers
+                .metadata_mut()
+                .extend(std::mem::take(&mut self.extra));
+        }
         if self.headers_sent {
             handle.send(Command::Trailers {
                 id,
@@ -328,6 +339,7 @@ async fn respond_stream<C, S>(
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
     tls: Option<ServerTlsConfig>,
@@ -388,6 +400,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds an interceptor; they run in the order added, before routing.
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> ServerBuilder {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Compress responses with this encoding when the client accepts it
     /// (`grpc-accept-encoding`). Default: identity (no compression).
     pub fn send_compressed(mut self, encoding: Encoding) -> ServerBuilder {
@@ -424,6 +442,7 @@ impl ServerBuilder {
         Ok(Server {
             inner: Arc::new(Inner {
                 tls,
+                interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
                 accept_compressed: self.accept_compressed,
                 services: self.services,
@@ -438,6 +457,7 @@ impl ServerBuilder {
 
 struct Inner {
     services: HashMap<String, Arc<dyn Service>>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
     tls: Option<TlsAcceptor>,
@@ -471,6 +491,7 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             services: HashMap::new(),
+            interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
             accept_compressed: EncodingSet::all(),
             tls: None,
@@ -691,7 +712,8 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
                 set
             });
     send.encoding = compression::pick(inner.send_compressed, &client_accepts);
-    let sink = ResponseSink {
+    let mut sink = ResponseSink {
+        extra: Metadata::new(),
         accept: inner.accept_compressed,
         send,
         guard: StreamGuard {
@@ -707,6 +729,22 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
     {
         Ok(encoding) => recv.encoding = encoding,
         Err(e) => return sink.finish(Status::from(e.to_status())),
+    }
+    let mut head = head;
+    if !inner.interceptors.is_empty() {
+        let info = CallInfo {
+            side: CallSide::Server,
+            path: head.path().to_owned(),
+            metadata: std::mem::take(head.metadata_mut()),
+            response_metadata: Metadata::new(),
+        };
+        match interceptor::run(&inner.interceptors, info).await {
+            Ok(info) => {
+                *head.metadata_mut() = info.metadata;
+                sink.extra = info.response_metadata;
+            }
+            Err(status) => return sink.finish(status),
+        }
     }
     let deadline = head.timeout().map(|t| Instant::now() + t);
     let Some(service) = inner.services.get(head.service()).cloned() else {

@@ -3,6 +3,7 @@
 mod calls;
 mod certs;
 mod compression;
+mod interceptors;
 mod lifecycle;
 mod support;
 mod tls;
