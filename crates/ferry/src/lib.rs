@@ -25,6 +25,7 @@
 //!
 //! `docs/architecture.md` in the repository describes the whole design.
 
+pub mod blocking;
 mod call;
 mod client;
 pub mod codec;

@@ -191,7 +191,8 @@ impl<T> Response<T> {
         self.message
     }
 
-    pub(crate) fn into_parts(self) -> (Metadata, T) {
+    /// Splits into metadata and message.
+    pub fn into_parts(self) -> (Metadata, T) {
         (self.metadata, self.message)
     }
 

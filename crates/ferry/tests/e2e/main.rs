@@ -1,5 +1,6 @@
 //! End-to-end tests of the runtime over real sockets, one module per feature.
 
+mod blocking;
 mod calls;
 mod certs;
 mod compression;
