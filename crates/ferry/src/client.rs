@@ -502,6 +502,57 @@ impl Channel {
             .or_else(|| self.inner.default_timeout.map(|t| Instant::now() + t))
     }
 
+    /// What every call works out before it opens a stream: its deadline,
+    /// compression, and metadata after the interceptors.
+    async fn setup<T>(&self, path: &str, request: Request<T>) -> Result<(CallSetup, T), Status> {
+        let setup = CallSetup {
+            deadline: self.deadline_of(&request),
+            wait: request.is_wait_for_ready(),
+            encoding: request.compression().unwrap_or(self.inner.send_compressed),
+            metadata: Metadata::new(),
+        };
+        let (metadata, message) = request.into_parts();
+        let metadata = self.intercept(path, metadata).await?;
+        Ok((CallSetup { metadata, ..setup }, message))
+    }
+
+    /// Sends a single-message request and waits for the response headers,
+    /// retrying on a new stream while the server refuses it unprocessed
+    /// (a refusal always comes before any response headers).
+    async fn single(
+        &self,
+        path: &str,
+        setup: &CallSetup,
+        body: &Bytes,
+    ) -> Result<(Metadata, RecvStream, StreamGuard), Status> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (mut recv, send, guard) = self
+                .open(
+                    path,
+                    &setup.metadata,
+                    setup.deadline,
+                    setup.wait,
+                    setup.encoding,
+                )
+                .await?;
+            send.handle.send(Command::Data {
+                id: send.id,
+                data: body.clone(),
+                end_stream: true,
+                ready: None,
+            });
+            match recv.response_headers().await {
+                Err(status)
+                    if status.delivery() == Delivery::Refused && attempt < TRANSPARENT_ATTEMPTS => {
+                }
+                Err(status) => return Err(status),
+                Ok(headers) => return Ok((headers, recv, guard)),
+            }
+        }
+    }
+
     /// A unary call: one request, one response.
     pub async fn unary<C: Codec>(
         &self,
@@ -509,45 +560,15 @@ impl Channel {
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<C::Decode>, Status> {
-        let deadline = self.deadline_of(&request);
-        let wait = request.is_wait_for_ready();
-        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
-        let (metadata, message) = request.into_parts();
-        let metadata = self.intercept(path, metadata).await?;
-        let body = frame_compressed(
-            encoding,
-            &mut BytesMut::new(),
-            &mut BytesMut::new(),
-            |buf| codec.encode(&message, buf),
-        )
-        .map_err(|s| s.with_delivery(Delivery::NotSent))?;
+        let (setup, message) = self.setup(path, request).await?;
+        let body = encode_single(&codec, &message, setup.encoding)?;
         let call = async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let (mut recv, send, mut guard) =
-                    self.open(path, &metadata, deadline, wait, encoding).await?;
-                send.handle.send(Command::Data {
-                    id: send.id,
-                    data: body.clone(),
-                    end_stream: true,
-                    ready: None,
-                });
-                match read_unary(&mut recv, &codec).await {
-                    Err(status)
-                        if status.delivery() == Delivery::Refused
-                            && attempt < TRANSPARENT_ATTEMPTS =>
-                    {
-                        continue;
-                    }
-                    result => {
-                        guard.finished = recv.is_done();
-                        return result;
-                    }
-                }
-            }
+            let (headers, mut recv, mut guard) = self.single(path, &setup, &body).await?;
+            let response = read_unary_body(&mut recv, headers, &codec).await;
+            guard.finished = recv.is_done();
+            response
         };
-        with_deadline(deadline, call).await
+        with_deadline(setup.deadline, call).await
     }
 
     /// A server-streaming call: one request, a stream of responses.
@@ -557,44 +578,12 @@ impl Channel {
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let deadline = self.deadline_of(&request);
-        let wait = request.is_wait_for_ready();
-        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
-        let (metadata, message) = request.into_parts();
-        let metadata = self.intercept(path, metadata).await?;
-        let body = frame_compressed(
-            encoding,
-            &mut BytesMut::new(),
-            &mut BytesMut::new(),
-            |buf| codec.encode(&message, buf),
-        )
-        .map_err(|s| s.with_delivery(Delivery::NotSent))?;
-        let call = async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let (mut recv, send, guard) =
-                    self.open(path, &metadata, deadline, wait, encoding).await?;
-                send.handle.send(Command::Data {
-                    id: send.id,
-                    data: body.clone(),
-                    end_stream: true,
-                    ready: None,
-                });
-                match recv.response_headers().await {
-                    Err(status)
-                        if status.delivery() == Delivery::Refused
-                            && attempt < TRANSPARENT_ATTEMPTS =>
-                    {
-                        continue;
-                    }
-                    Err(status) => return Err(status),
-                    Ok(headers) => return Ok((headers, recv, guard)),
-                }
-            }
-        };
-        let (headers, recv, guard) = with_deadline(deadline, call).await?;
-        let streaming = Streaming::new(recv, decoder(&codec), Some(guard)).with_deadline(deadline);
+        let (setup, message) = self.setup(path, request).await?;
+        let body = encode_single(&codec, &message, setup.encoding)?;
+        let (headers, recv, guard) =
+            with_deadline(setup.deadline, self.single(path, &setup, &body)).await?;
+        let streaming =
+            Streaming::new(recv, decoder(&codec), Some(guard)).with_deadline(setup.deadline);
         Ok(Response::from_parts(headers, streaming))
     }
 
@@ -609,11 +598,13 @@ impl Channel {
         C: Codec,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let deadline = self.deadline_of(&request);
-        let wait = request.is_wait_for_ready();
-        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
-        let (metadata, requests) = request.into_parts();
-        let metadata = self.intercept(path, metadata).await?;
+        let (setup, requests) = self.setup(path, request).await?;
+        let CallSetup {
+            deadline,
+            wait,
+            encoding,
+            metadata,
+        } = setup;
         let call = async {
             let (mut recv, send, mut guard) =
                 self.open(path, &metadata, deadline, wait, encoding).await?;
@@ -637,11 +628,13 @@ impl Channel {
         C: Codec,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let deadline = self.deadline_of(&request);
-        let wait = request.is_wait_for_ready();
-        let encoding = request.compression().unwrap_or(self.inner.send_compressed);
-        let (metadata, requests) = request.into_parts();
-        let metadata = self.intercept(path, metadata).await?;
+        let (setup, requests) = self.setup(path, request).await?;
+        let CallSetup {
+            deadline,
+            wait,
+            encoding,
+            metadata,
+        } = setup;
         let call = async {
             let (mut recv, send, guard) =
                 self.open(path, &metadata, deadline, wait, encoding).await?;
@@ -655,6 +648,29 @@ impl Channel {
             .with_pump(pump);
         Ok(Response::from_parts(headers, streaming))
     }
+}
+
+/// A call's settings, worked out before its stream opens.
+struct CallSetup {
+    deadline: Option<Instant>,
+    wait: bool,
+    encoding: Encoding,
+    metadata: Metadata,
+}
+
+/// Encodes (and compresses) a single request message.
+fn encode_single<C: Codec>(
+    codec: &C,
+    message: &C::Encode,
+    encoding: Encoding,
+) -> Result<Bytes, Status> {
+    frame_compressed(
+        encoding,
+        &mut BytesMut::new(),
+        &mut BytesMut::new(),
+        |buf| codec.encode(message, buf),
+    )
+    .map_err(|s| s.with_delivery(Delivery::NotSent))
 }
 
 /// The host part of `host:port` (IPv6 brackets removed).
@@ -694,6 +710,15 @@ async fn read_unary<C: Codec>(
     codec: &C,
 ) -> Result<Response<C::Decode>, Status> {
     let headers = recv.response_headers().await?;
+    read_unary_body(recv, headers, codec).await
+}
+
+/// The rest of a unary response once its headers are in.
+async fn read_unary_body<C: Codec>(
+    recv: &mut RecvStream,
+    headers: Metadata,
+    codec: &C,
+) -> Result<Response<C::Decode>, Status> {
     let first = std::future::poll_fn(|cx| recv.poll_message(cx)).await?;
     let Some(first) = first else {
         return Err(Status::internal("server sent no response message"));

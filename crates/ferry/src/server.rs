@@ -185,6 +185,27 @@ impl ResponseSink {
     }
 }
 
+/// Takes the single request of a unary or server-streaming call; when
+/// there is not exactly one, the call is answered here and `None` returned.
+async fn single_request<C: Codec>(
+    call: ServerCall,
+    codec: &C,
+) -> Option<(Request<C::Decode>, ResponseSink)> {
+    let Parts {
+        metadata,
+        mut requests,
+        deadline,
+        sink,
+    } = call.split(decoder(codec));
+    match one_request(&mut requests).await {
+        Ok(message) => Some((Request::from_parts(metadata, message, deadline), sink)),
+        Err(status) => {
+            sink.finish(status);
+            None
+        }
+    }
+}
+
 /// Takes exactly one request message.
 async fn one_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
     let first = requests
@@ -209,17 +230,10 @@ where
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
-    let Parts {
-        metadata,
-        mut requests,
-        deadline,
-        sink,
-    } = call.split(decoder(&codec));
-    let message = match one_request(&mut requests).await {
-        Ok(m) => m,
-        Err(status) => return sink.finish(status),
+    let Some((request, sink)) = single_request(call, &codec).await else {
+        return;
     };
-    let result = handler(Request::from_parts(metadata, message, deadline)).await;
+    let result = handler(request).await;
     respond_one(sink, &codec, result).await;
 }
 
@@ -231,17 +245,10 @@ where
     Fut: Future<Output = Result<Response<S>, Status>>,
     S: Stream<Item = Result<C::Encode, Status>> + Send,
 {
-    let Parts {
-        metadata,
-        mut requests,
-        deadline,
-        sink,
-    } = call.split(decoder(&codec));
-    let message = match one_request(&mut requests).await {
-        Ok(m) => m,
-        Err(status) => return sink.finish(status),
+    let Some((request, sink)) = single_request(call, &codec).await else {
+        return;
     };
-    let result = handler(Request::from_parts(metadata, message, deadline)).await;
+    let result = handler(request).await;
     respond_stream(sink, &codec, result).await;
 }
 
