@@ -9,23 +9,8 @@ use ferry_wire::conn::{Config, Connection, Event, OpenError};
 use ferry_wire::frame::{self, Frame};
 use ferry_wire::{Initiator, Reason, StreamId};
 
+use crate::reference::Rng;
 use crate::support::{Pair, Side, parse_frames, request, response, trailers};
-
-/// Small deterministic PRNG (xorshift64*), so failures replay exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The byte at `offset` of the body a side sends on a stream: any loss,
 /// duplication or reordering shows up as a mismatch.
@@ -80,7 +65,7 @@ fn pump<'a>(
             continue;
         };
         let left = half.out_total - half.out_sent;
-        let n = left.min(cap).min(1 + rng.below(40_000));
+        let n = left.min(cap).min(1 + rng.below_usize(40_000));
         if n == left {
             let chunk = body(id, dir, half.out_sent, n);
             half.out_sent += n;
@@ -107,7 +92,7 @@ fn pump<'a>(
 #[test]
 fn random_concurrent_streams_deliver_every_byte_in_order() {
     for seed in [1u64, 7, 42] {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ seed);
         let mut pair = Pair::new(
             Config::default(),
             Config::default(),
@@ -123,9 +108,13 @@ fn random_concurrent_streams_deliver_every_byte_in_order() {
                 .client
                 .open_stream(&request("/t.S/M"), false)
                 .expect("open");
-            let up = if i % 5 == 0 { 0 } else { rng.below(300_000) };
+            let up = if i % 5 == 0 {
+                0
+            } else {
+                rng.below_usize(300_000)
+            };
             totals_up.insert(id, up);
-            totals_down.insert(id, rng.below(300_000));
+            totals_down.insert(id, rng.below_usize(300_000));
             client.insert(
                 id,
                 Half {
@@ -152,7 +141,7 @@ fn random_concurrent_streams_deliver_every_byte_in_order() {
                         let half = Half {
                             out_total: totals_down[&stream_id],
                             in_total: totals_up[&stream_id],
-                            slow: rng.below(3) == 0,
+                            slow: rng.below_usize(3) == 0,
                             ..Half::default()
                         };
                         server.insert(stream_id, half);

@@ -13,12 +13,6 @@
 //! request. The interpreter comes from `FERRY_PYTHON` or from
 //! `scripts/python-env.sh`; without it the test fails, it never skips.
 
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
 use bytes::{Bytes, BytesMut};
 use ferry_wire::frame::{
     Continuation, Data, Frame, FrameError, FrameHeader, GoAway, HEADER_LEN, Headers, Ping,
@@ -26,53 +20,19 @@ use ferry_wire::frame::{
 };
 use ferry_wire::{Reason, StreamId};
 
-/// Random frames per direction.
-const CASES: usize = 5_000;
+use crate::reference::{Rng, hex, unhex};
 
-// ---- deterministic randomness ----
+/// Random frame parts, on top of the shared PRNG.
+trait FrameRng {
+    fn len(&mut self) -> usize;
+    fn bytes(&mut self) -> Bytes;
+    fn stream(&mut self) -> StreamId;
+    fn any_stream(&mut self) -> StreamId;
+    fn pad(&mut self) -> Option<u8>;
+    fn priority_not_on(&mut self, stream_id: StreamId) -> PrioritySpec;
+}
 
-/// xorshift64* (Vigna): small, fast and reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0); the modulo bias is irrelevant here.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn range(&mut self, lo: u32, hi: u32) -> u32 {
-        lo + self.below(u64::from(hi - lo) + 1) as u32
-    }
-
-    fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-
-    fn flip(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-
-    fn u32(&mut self) -> u32 {
-        (self.next() >> 32) as u32
-    }
-
+impl FrameRng for Rng {
     /// Mostly short, sometimes large, rarely above the default frame size.
     fn len(&mut self) -> usize {
         match self.below(20) {
@@ -124,108 +84,19 @@ impl Rng {
     }
 }
 
+/// One request per line to `frame_diff.py`, answers in order.
+fn ask(requests: &[String]) -> Vec<String> {
+    crate::reference::ask("frame_diff.py", "hyperframe", requests)
+}
+
+/// Random frames per direction.
+const CASES: usize = 5_000;
+
+// ---- deterministic randomness ----
+
 // ---- the Python side ----
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The interpreter with hyperframe installed, found once per test binary.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if let Some(path) = std::env::var_os("FERRY_PYTHON") {
-            return Ok(PathBuf::from(path));
-        }
-        let script = repo_root().join("scripts/python-env.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
-            return Err(format!(
-                "{} exited with {} and printed {path:?}; stderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(PathBuf::from(path))
-    });
-    match found {
-        Ok(path) => path,
-        Err(why) => panic!(
-            "frame_diff needs a Python with hyperframe as its reference implementation, and none \
-             was found. Run `scripts/python-env.sh` from the repository root (it creates .venv \
-             with the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
-        ),
-    }
-}
-
-/// Sends every request line to one `frame_diff.py` process and returns its
-/// answers, one per request, in order.
-fn ask(requests: &[String]) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/frame_diff.py");
-    let python = python();
-    let mut child = Command::new(python)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not start {} {}: {e}; run scripts/python-env.sh",
-                python.display(),
-                script.display()
-            )
-        });
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    // A writer thread keeps the pipe full while this thread drains answers,
-    // so neither side can block on a full pipe.
-    let input: String = requests.iter().flat_map(|r| [r.as_str(), "\n"]).collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let answers: Vec<String> = BufReader::new(child.stdout.take().expect("piped stdout"))
-        .lines()
-        .collect::<Result<_, _>>()
-        .expect("reading frame_diff.py's answers");
-    let written = writer.join().expect("writer thread");
-    let status = child.wait().expect("waiting for frame_diff.py");
-    let mut stderr = String::new();
-    let _ = child
-        .stderr
-        .take()
-        .expect("piped stderr")
-        .read_to_string(&mut stderr);
-    assert!(
-        answers.len() == requests.len() && status.success() && written.is_ok(),
-        "{} {} answered {} of {} requests (exit {status}, write {written:?}). Is hyperframe \
-         installed? Run scripts/python-env.sh.\nstderr:\n{stderr}",
-        python.display(),
-        script.display(),
-        answers.len(),
-        requests.len(),
-    );
-    answers
-}
-
 // ---- formatting shared with frame_diff.py ----
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex from frame_diff.py"))
-        .collect()
-}
 
 /// Flag names as hyperframe prints them (sorted), and the flag byte they
 /// make. Computed from the fields, not by our encoder.

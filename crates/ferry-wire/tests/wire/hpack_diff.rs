@@ -16,14 +16,17 @@
 //! `scripts/python-env.sh`; without it the test fails, it never skips.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 use ferry_wire::HeaderField;
 use ferry_wire::hpack::{DEFAULT_TABLE_SIZE, Decoder, Encoder};
+
+use crate::reference::{Rng, hex, unhex};
+
+/// One request per line to `hpack_diff.py`, answers in order.
+fn ask(requests: &[String]) -> Vec<String> {
+    crate::reference::ask("hpack_diff.py", "hpack", requests)
+}
 
 /// Sequences of blocks per direction.
 const SEQUENCES: usize = 300;
@@ -31,46 +34,6 @@ const SEQUENCES: usize = 300;
 const MAX_BLOCKS: u64 = 12;
 
 // ---- deterministic randomness ----
-
-/// xorshift64 with a multiplicative output step: tiny and reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    fn bytes_from(&mut self, len: usize, alphabet: &[u8]) -> Vec<u8> {
-        (0..len)
-            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
-            .collect()
-    }
-
-    fn any_bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 const NAMES: &[&str] = &[
     ":method",
@@ -215,108 +178,7 @@ fn random_sequence(rng: &mut Rng) -> Vec<(Option<usize>, Vec<HeaderField>)> {
 
 // ---- the Python side ----
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if let Some(path) = std::env::var_os("FERRY_PYTHON") {
-            return Ok(PathBuf::from(path));
-        }
-        let script = repo_root().join("scripts/python-env.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
-            return Err(format!(
-                "{} exited with {} and printed {path:?}; stderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(PathBuf::from(path))
-    });
-    match found {
-        Ok(path) => path,
-        Err(why) => panic!(
-            "hpack_diff needs a Python with the `hpack` package as its reference implementation, and \
-             none was found. Run `scripts/python-env.sh` from the repository root (it creates .venv \
-             with the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
-        ),
-    }
-}
-
-/// Sends every request line to one `hpack_diff.py` process and returns its
-/// answers, one per request, in order.
-fn ask(requests: &[String]) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/hpack_diff.py");
-    let python = python();
-    let mut child = Command::new(python)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not start {} {}: {e}; run scripts/python-env.sh",
-                python.display(),
-                script.display()
-            )
-        });
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    // A writer thread keeps the pipe full while this thread reads answers, so
-    // neither process blocks on a full pipe.
-    let input: String = requests.iter().flat_map(|r| [r.as_str(), "\n"]).collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let answers: Vec<String> = BufReader::new(child.stdout.take().expect("piped stdout"))
-        .lines()
-        .collect::<Result<_, _>>()
-        .expect("reading hpack_diff.py's answers");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("writing to hpack_diff.py");
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    let status = child.wait().expect("waiting for hpack_diff.py");
-    assert!(
-        status.success(),
-        "hpack_diff.py failed ({status}):\n{stderr}"
-    );
-    assert_eq!(
-        answers.len(),
-        requests.len(),
-        "hpack_diff.py answered too few lines:\n{stderr}"
-    );
-    answers
-}
-
 // ---- line format ----
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex {s:?}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
 
 /// `OK <table size> <rest...>`: the size and the rest of the words.
 fn ok_answer(answer: &str) -> (usize, Vec<&str>) {

@@ -5,4 +5,5 @@ mod conn_pair;
 mod defences;
 mod frame_diff;
 mod hpack_diff;
+mod reference;
 mod support;
