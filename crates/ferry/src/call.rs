@@ -430,6 +430,14 @@ impl<T> Streaming<T> {
         Poll::Ready(result)
     }
 
+    /// Client side: waits for the response headers and returns their
+    /// metadata (for bidirectional calls, whose `Response` comes back before
+    /// the headers do). Messages that arrive meanwhile are kept for
+    /// [`Streaming::message`]; a call that fails first returns its status.
+    pub async fn response_headers(&mut self) -> Result<Metadata, Status> {
+        self.recv.response_headers().await
+    }
+
     /// Client side: the trailing metadata, once the stream has ended.
     pub fn trailers(&self) -> Option<&Metadata> {
         self.recv.outcome().map(Status::metadata)

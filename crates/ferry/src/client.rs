@@ -617,7 +617,10 @@ impl Channel {
     }
 
     /// A bidirectional-streaming call: a stream of requests, a stream of
-    /// responses, both flowing at once.
+    /// responses, both flowing at once. It returns once the stream is open,
+    /// without waiting for the server's response headers (a server may send
+    /// them only with its first reply): the response metadata comes from
+    /// [`Streaming::response_headers`], and `Response::metadata` is empty.
     pub async fn bidi_streaming<C, S>(
         &self,
         path: &str,
@@ -635,17 +638,17 @@ impl Channel {
             encoding,
             metadata,
         } = setup;
-        let call = async {
-            let (mut recv, send, guard) =
-                self.open(path, &metadata, deadline, wait, encoding).await?;
-            let pump = Pump::start(send, requests, codec.clone());
-            let headers = recv.response_headers().await?;
-            Ok((headers, recv, guard, pump))
-        };
-        let (headers, recv, guard, pump) = with_deadline(deadline, call).await?;
+        // Returns as soon as the stream is open: a peer may send its response
+        // headers only with its first reply, and an application that sends
+        // its first request after this returns would otherwise wait forever
+        // for them. The headers arrive through `Streaming::response_headers`.
+        let open = self.open(path, &metadata, deadline, wait, encoding);
+        let (recv, send, guard) = with_deadline(deadline, open).await?;
+        let pump = Pump::start(send, requests, codec.clone());
         let streaming = Streaming::new(recv, decoder(&codec), Some(guard))
             .with_deadline(deadline)
             .with_pump(pump);
+        let headers = Metadata::new();
         Ok(Response::from_parts(headers, streaming))
     }
 }

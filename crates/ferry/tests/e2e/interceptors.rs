@@ -91,10 +91,14 @@ async fn server_interceptors_add_metadata_and_reject() {
         Some("ferry")
     );
     let requests = futures_util::stream::iter(vec![msg("a")]);
-    let status = channel
+    let mut replies = channel
         .bidi_streaming(&path("Bidi"), Request::new(requests), codec())
         .await
-        .unwrap_err();
+        .unwrap()
+        .into_inner();
+    // A bidi call returns once open; the refusal is its first (and only)
+    // outcome.
+    let status = replies.message().await.unwrap_err();
     assert_eq!(
         (status.code(), status.message()),
         (Code::PermissionDenied, "no bidi today")

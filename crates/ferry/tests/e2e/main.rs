@@ -4,6 +4,7 @@ mod blocking;
 mod calls;
 mod certs;
 mod compression;
+mod grpcio;
 mod interceptors;
 mod lifecycle;
 mod support;

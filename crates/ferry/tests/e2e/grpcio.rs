@@ -1,0 +1,443 @@
+//! Interop smoke test with grpcio, the C core behind Python gRPC: a grpcio
+//! client calls a Ferry server, and a Ferry client calls a grpcio server,
+//! in all four call shapes, with errors, an unknown method and deadlines.
+//!
+//! The peer is `tests/py/grpcio_peer.py` (service: `tests/proto/echo.proto`,
+//! the same `test.Echo` as `support.rs`). The interpreter comes from
+//! `FERRY_PYTHON` or from `scripts/python-env.sh`; without it the tests fail,
+//! they never skip.
+
+use std::time::Duration;
+
+use ferry::{Channel, Code, Delivery, Request};
+use tokio::time::{Instant, timeout};
+
+use crate::support::{Msg, Running, codec, msg, path};
+
+/// Bounds every whole test: grpcio's start-up (compiling the stubs) takes
+/// about a second, the calls well under one.
+const TEST_TIME: Duration = Duration::from_secs(60);
+
+/// What the grpcio client reports against our server, in order.
+const CLIENT_CASES: &[&str] = &[
+    "unary OK",
+    "unary_with_deadline OK",
+    "unary_large OK",
+    "unary_error OK",
+    "server_stream OK",
+    "server_stream_error OK",
+    "client_stream OK",
+    "bidi OK",
+    "unimplemented OK",
+    "deadline OK",
+];
+
+#[tokio::test]
+async fn grpcio_client_calls_ferry_server() {
+    let python = py::python();
+    let server = Running::start().await;
+    let target = server.addr.to_string();
+    let mut peer = py::Peer::spawn(python, &["--mode", "client", "--target", &target]);
+    let lines = timeout(TEST_TIME, peer.lines_until_end())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "grpcio client still running after {TEST_TIME:?}{}",
+                peer.log()
+            )
+        });
+    let status = peer.wait(Duration::from_secs(10)).await;
+    assert_eq!(lines, CLIENT_CASES, "grpcio client's report{}", peer.log());
+    assert!(
+        status.success(),
+        "grpcio client exited with {status}{}",
+        peer.log()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ferry_client_calls_grpcio_server() {
+    let python = py::python();
+    let mut peer = py::Peer::spawn(python, &["--mode", "server", "--port", "0"]);
+    timeout(TEST_TIME, async {
+        let channel = connect(&mut peer).await;
+        call_every_shape(&channel).await;
+        deadline_cancels_the_handler(&channel, &mut peer).await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test still running after {TEST_TIME:?}{}", peer.log()));
+    // Closing stdin stops the server; it must exit cleanly and say nothing
+    // more (no handler saw a cancellation it should not have).
+    peer.close_stdin();
+    let rest = timeout(Duration::from_secs(10), peer.lines_until_end())
+        .await
+        .expect("grpcio server stops");
+    let status = peer.wait(Duration::from_secs(10)).await;
+    assert_eq!(rest, Vec::<String>::new(), "{}", peer.log());
+    assert!(
+        status.success(),
+        "grpcio server exited with {status}{}",
+        peer.log()
+    );
+}
+
+/// Every case of `CLIENT_CASES` but the deadline, from our side.
+async fn call_every_shape(channel: &Channel) {
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("hello")), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.text, "hello");
+
+    // grpcio's handler sees the deadline our grpc-timeout carried.
+    let reply = channel
+        .unary(
+            &path("Unary"),
+            Request::new(msg("hello")).with_timeout(Duration::from_secs(30)),
+            codec(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.text, "hello (deadline)");
+
+    let payload: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let big = Msg {
+        payload: payload.clone(),
+        ..msg("big")
+    };
+    let reply = channel
+        .unary(&path("Unary"), Request::new(big), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.text, "big");
+    assert!(reply.payload == payload, "1 MiB payload came back altered");
+
+    let failing = Msg {
+        fail_code: Code::NotFound as i32,
+        ..msg("missing")
+    };
+    let status = channel
+        .unary(&path("Unary"), Request::new(failing), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(status.message(), "failed as asked: missing");
+    assert_eq!(status.delivery(), Delivery::Answered);
+
+    let mut stream = channel
+        .server_streaming(
+            &path("ServerStream"),
+            Request::new(Msg {
+                count: 10,
+                ..msg("x")
+            }),
+            codec(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        got.push(m.text);
+    }
+    let want: Vec<String> = (0..10).map(|i| format!("x#{i}")).collect();
+    assert_eq!(got, want);
+
+    let failing = Msg {
+        count: 2,
+        fail_code: Code::Aborted as i32,
+        ..msg("f")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(failing), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().text, "f#0");
+    assert_eq!(stream.message().await.unwrap().unwrap().text, "f#1");
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert_eq!(status.message(), "stream failed as asked");
+    assert_eq!(stream.message().await.unwrap(), None);
+
+    let requests = futures_util::stream::iter((0..5).map(|i| Msg {
+        payload: b"p".to_vec(),
+        ..msg(&i.to_string())
+    }));
+    let reply = channel
+        .client_streaming(&path("ClientStream"), Request::new(requests), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.count, 5);
+    assert_eq!(reply.text, "01234");
+    assert_eq!(reply.payload, b"ppppp");
+
+    // The first ping queued before the call opens (the other order is
+    // the next test).
+    ping_pong(channel, true).await;
+
+    let status = channel
+        .unary("/test.Echo/Nope", Request::new(msg("x")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert_eq!(status.message(), "Method not found!");
+}
+
+/// The ping-pong of `calls.rs`, whose first ping is sent only once
+/// `bidi_streaming` has returned.
+/// grpcio sends response headers only with its first reply, so
+/// `bidi_streaming` must return before they arrive.
+#[tokio::test]
+async fn ferry_bidi_opens_before_grpcio_answers() {
+    let python = py::python();
+    let mut peer = py::Peer::spawn(python, &["--mode", "server", "--port", "0"]);
+    let channel = timeout(TEST_TIME, connect(&mut peer))
+        .await
+        .unwrap_or_else(|_| panic!("grpcio server did not start{}", peer.log()));
+    timeout(Duration::from_secs(10), ping_pong(&channel, false))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the ping-pong with grpcio did not finish in 10 s{}",
+                peer.log()
+            )
+        });
+}
+
+/// Ten pings, each sent once the previous reply came back, then the
+/// half-close; `queue_first` sends the first ping before the call opens.
+async fn ping_pong(channel: &Channel, queue_first: bool) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let requests =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    if queue_first {
+        tx.send(msg("ping 0")).unwrap();
+    }
+    let mut replies = channel
+        .bidi_streaming(&path("Bidi"), Request::new(requests), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..10 {
+        if i > 0 || !queue_first {
+            tx.send(msg(&format!("ping {i}"))).unwrap();
+        }
+        let reply = replies.message().await.unwrap().unwrap();
+        assert_eq!(reply.text, format!("ping {i}"));
+    }
+    drop(tx);
+    assert_eq!(replies.message().await.unwrap(), None);
+}
+
+/// Reads the grpcio server's `LISTENING <port>` and connects to it.
+async fn connect(peer: &mut py::Peer) -> Channel {
+    let line = peer.line().await;
+    let port: u16 = line
+        .as_deref()
+        .and_then(|l| l.strip_prefix("LISTENING "))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("grpcio server said {line:?}{}", peer.log()));
+    Channel::connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect to grpcio")
+}
+
+/// Our deadline expires first, and grpcio's handler sees its call end.
+async fn deadline_cancels_the_handler(channel: &Channel, peer: &mut py::Peer) {
+    let slow = Msg {
+        sleep_ms: 2_000,
+        ..msg("slow")
+    };
+    let started = Instant::now();
+    let status = channel
+        .unary(
+            &path("Unary"),
+            Request::new(slow).with_timeout(Duration::from_millis(200)),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
+    let line = timeout(Duration::from_secs(2), peer.line())
+        .await
+        .unwrap_or_else(|_| panic!("grpcio's handler did not see the call end{}", peer.log()));
+    assert_eq!(
+        line.as_deref(),
+        Some("CANCELLED Unary slow"),
+        "{}",
+        peer.log()
+    );
+}
+
+/// Finds the project's Python and runs `tests/py/grpcio_peer.py` with it.
+mod py {
+    use std::io::{BufRead, BufReader, Read};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The interpreter with grpcio: `FERRY_PYTHON`, or the one
+    /// `scripts/python-env.sh` prepares. Panics (the test fails) without it.
+    /// Blocks while the venv is being made; call it before any timeout.
+    pub(super) fn python() -> &'static Path {
+        static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+        let found = PYTHON.get_or_init(|| {
+            if let Some(path) = std::env::var_os("FERRY_PYTHON") {
+                return Ok(PathBuf::from(path));
+            }
+            let script = repo_root().join("scripts/python-env.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
+                return Err(format!(
+                    "{} exited with {} and printed {path:?}; stderr:\n{}",
+                    script.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(PathBuf::from(path))
+        });
+        match found {
+            Ok(path) => path,
+            Err(why) => panic!(
+                "the grpcio interop tests need a Python with grpcio and grpcio-tools, and none was \
+                 found. Run `scripts/python-env.sh` from the repository root (it creates .venv with \
+                 the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
+            ),
+        }
+    }
+
+    /// A running `grpcio_peer.py`: its stdout as lines, its stderr kept for
+    /// failure messages. Dropping it kills and reaps the process.
+    pub(super) struct Peer {
+        child: Child,
+        stdin: Option<ChildStdin>,
+        lines: mpsc::UnboundedReceiver<String>,
+        stderr: Arc<Mutex<String>>,
+    }
+
+    impl Peer {
+        pub(super) fn spawn(python: &Path, args: &[&str]) -> Peer {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/grpcio_peer.py");
+            let mut child = Command::new(python)
+                .arg("-u")
+                .arg(&script)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "could not start {} {}: {e}; run scripts/python-env.sh",
+                        python.display(),
+                        script.display()
+                    )
+                });
+            // Plain threads read the pipes (tokio's `process` feature is not
+            // enabled); both end at EOF, when the process exits or is killed.
+            let (tx, lines) = mpsc::unbounded_channel();
+            let stdout = child.stdout.take().expect("piped stdout");
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let stderr = Arc::new(Mutex::new(String::new()));
+            let mut pipe = child.stderr.take().expect("piped stderr");
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    sink.lock().expect("stderr buffer").push_str(&text);
+                }
+            });
+            Peer {
+                stdin: child.stdin.take(),
+                child,
+                lines,
+                stderr,
+            }
+        }
+
+        /// The next line on stdout, or `None` once stdout closed.
+        pub(super) async fn line(&mut self) -> Option<String> {
+            self.lines.recv().await
+        }
+
+        /// Every remaining line, until stdout closes.
+        pub(super) async fn lines_until_end(&mut self) -> Vec<String> {
+            let mut all = Vec::new();
+            while let Some(line) = self.lines.recv().await {
+                all.push(line);
+            }
+            all
+        }
+
+        pub(super) fn close_stdin(&mut self) {
+            self.stdin = None;
+        }
+
+        /// Waits for the process to exit, for at most `limit`.
+        pub(super) async fn wait(&mut self, limit: Duration) -> ExitStatus {
+            let started = tokio::time::Instant::now();
+            loop {
+                match self.child.try_wait() {
+                    Ok(Some(status)) => return status,
+                    Ok(None) if started.elapsed() < limit => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Ok(None) => {
+                        panic!("grpcio_peer.py still running after {limit:?}{}", self.log())
+                    }
+                    Err(e) => panic!("waiting for grpcio_peer.py: {e}"),
+                }
+            }
+        }
+
+        /// What the peer wrote on stderr so far, to end a failure message.
+        pub(super) fn log(&self) -> String {
+            let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!("\n--- grpcio_peer.py stderr ---\n{stderr}")
+            }
+        }
+    }
+
+    impl Drop for Peer {
+        fn drop(&mut self) {
+            // Reaping an exited process is harmless; killing one is a no-op.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
