@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) .venv with the Python packages the tests use as
-# independent reference implementations: hpack and hyperframe (differential
-# tests of HPACK and frames) and h2 (a scriptable HTTP/2 peer).
+# independent implementations: hpack and hyperframe (differential tests of
+# HPACK and frames), h2 (a scriptable hostile HTTP/2 peer), and grpcio with
+# grpcio-tools and protobuf (a real gRPC peer for the interop smoke tests).
 # Prints the interpreter's path on stdout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
