@@ -283,6 +283,22 @@ impl Running {
                 .expect("join")
                 .expect("serve");
         }
+        // Nothing leaks: once the server is gone, every connection driver
+        // (ours and the clients' on this runtime), handler and pump task has
+        // ended.
+        let metrics = tokio::runtime::Handle::current().metrics();
+        // When `stop` itself runs as a spawned task, that task is alive.
+        let own = usize::from(tokio::task::try_id().is_some());
+        for _ in 0..500 {
+            if metrics.num_alive_tasks() <= own {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{} tasks still alive 5 s after the server stopped",
+            metrics.num_alive_tasks()
+        );
     }
 }
 
