@@ -404,7 +404,7 @@ impl Channel {
             self.inner.conn.clone(),
             Instant::now().into_std(),
         );
-        driver::spawn(io, conn, None).0
+        driver::spawn(io, conn, None, None).0
     }
 
     /// Opens a stream for `path`, retrying on a fresh connection when the

@@ -152,12 +152,22 @@ struct StreamSlot {
 /// RST_STREAM (before any event of the stream can be delivered).
 pub(crate) type OnStream = Box<dyn FnMut(Incoming) -> Result<(), Reason> + Send>;
 
+/// How long a server keeps a connection: after `max_age` it sends GOAWAY
+/// (graceful shutdown), and `grace` later it closes whatever is left. Clients
+/// then reconnect, which spreads load across servers behind a balancer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MaxAge {
+    pub(crate) max_age: std::time::Duration,
+    pub(crate) grace: std::time::Duration,
+}
+
 /// Spawns the driver task for an established byte stream and returns its
 /// handle. `on_stream` receives the streams the peer opens (server role).
 pub(crate) fn spawn<IO>(
     io: IO,
     conn: Connection,
     on_stream: Option<OnStream>,
+    max_age: Option<MaxAge>,
 ) -> (Handle, tokio::task::JoinHandle<()>)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
@@ -179,6 +189,7 @@ where
         stop_receiving: Vec::new(),
         on_stream,
         shared,
+        age: max_age.map(|a| (Instant::now() + a.max_age, Some(a.grace))),
     };
     let task = tokio::spawn(driver.run(io));
     (handle, task)
@@ -198,6 +209,9 @@ struct Driver {
     stop_receiving: Vec<StreamId>,
     on_stream: Option<OnStream>,
     shared: Arc<Shared>,
+    /// Next max-age step: the instant, and the grace period still to come
+    /// (`None` once the GOAWAY went out and only the close is left).
+    age: Option<(Instant, Option<std::time::Duration>)>,
 }
 
 impl Driver {
@@ -271,6 +285,15 @@ impl Driver {
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {
                     self.conn.handle_timeout(Instant::now().into_std());
+                }
+                () = sleep_until(self.age.map(|a| a.0)), if self.age.is_some() => {
+                    match self.age.take() {
+                        Some((_, Some(grace))) => {
+                            self.conn.shutdown(Instant::now().into_std());
+                            self.age = Some((Instant::now() + grace, None));
+                        }
+                        _ => self.conn.close(Reason::NO_ERROR, "max connection age reached"),
+                    }
                 }
             }
             self.dispatch();

@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::Codec;
 use crate::compression::{self, Encoding, EncodingSet};
-use crate::driver::{self, Command, Handle, Incoming};
+use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
@@ -345,6 +345,7 @@ async fn respond_stream<C, S>(
 
 /// Builds a [`Server`].
 pub struct ServerBuilder {
+    max_age: Option<MaxAge>,
     services: HashMap<String, Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
@@ -407,6 +408,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Ends each connection gracefully (GOAWAY) after `max_age`, and closes
+    /// it `grace` later if calls are still running, so long-lived clients
+    /// reconnect and load spreads. Default: connections live as long as
+    /// their peers keep them.
+    pub fn max_connection_age(mut self, max_age: Duration, grace: Duration) -> ServerBuilder {
+        self.max_age = Some(MaxAge { max_age, grace });
+        self
+    }
+
     /// Adds an interceptor; they run in the order added, before routing.
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> ServerBuilder {
         self.interceptors.push(Arc::new(interceptor));
@@ -448,6 +458,7 @@ impl ServerBuilder {
             .transpose()?;
         Ok(Server {
             inner: Arc::new(Inner {
+                max_age: self.max_age,
                 tls,
                 interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
@@ -463,6 +474,7 @@ impl ServerBuilder {
 }
 
 struct Inner {
+    max_age: Option<MaxAge>,
     services: HashMap<String, Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
@@ -497,6 +509,7 @@ impl Server {
     /// A builder with the defaults.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
+            max_age: None,
             services: HashMap::new(),
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
@@ -655,7 +668,7 @@ impl Server {
             });
             Ok(())
         });
-        let (handle, task) = driver::spawn(io, conn, Some(on_stream));
+        let (handle, task) = driver::spawn(io, conn, Some(on_stream), self.inner.max_age);
         set.spawn(async move {
             let _ = task.await;
         });

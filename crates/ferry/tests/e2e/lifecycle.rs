@@ -278,3 +278,40 @@ async fn https_without_tls_settings_is_a_clear_error() {
     let err = Channel::lazy("ftp://x").unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn max_connection_age_moves_clients_to_a_new_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let builder = Server::builder()
+        .max_connection_age(Duration::from_millis(200), Duration::from_millis(300));
+    let server = Running::start_on(listener, builder);
+    let channel = server.channel().await;
+    // A call that outlives age + grace is cut when the grace ends.
+    let long = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            let req = Msg {
+                sleep_ms: 2_000,
+                ..msg("long")
+            };
+            channel
+                .unary(&path("Unary"), Request::new(req), codec())
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The first connection is draining: new calls go to a new one.
+    for i in 0..3 {
+        let reply = channel
+            .unary(
+                &path("Unary"),
+                Request::new(msg(&format!("new {i}"))),
+                codec(),
+            )
+            .await;
+        assert_eq!(reply.unwrap().into_inner().text, format!("new {i}"));
+    }
+    let status = long.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    server.stop().await;
+}
