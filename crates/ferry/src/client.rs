@@ -13,6 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -157,11 +158,14 @@ struct Inner {
     connect_timeout: Duration,
     default_timeout: Option<Duration>,
     max_recv_message_size: usize,
-    state: Mutex<ConnState>,
+    /// One slot per connection the channel keeps; calls take them in turn.
+    slots: Vec<Mutex<ConnState>>,
+    next_slot: AtomicUsize,
 }
 
 /// A client connection to one server, cheap to clone; every clone shares
-/// the same HTTP/2 connection.
+/// the same HTTP/2 connection (or the same few, with
+/// [`ChannelBuilder::connections`]).
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<Inner>,
@@ -178,6 +182,7 @@ impl fmt::Debug for Channel {
 /// Builds a [`Channel`].
 pub struct ChannelBuilder {
     endpoint: Endpoint,
+    connections: usize,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
@@ -219,6 +224,14 @@ impl ChannelBuilder {
     /// HTTP/2 settings and limits.
     pub fn connection_config(mut self, config: conn::Config) -> ChannelBuilder {
         self.conn = config;
+        self
+    }
+
+    /// Spreads calls over `n` HTTP/2 connections (in turn), for servers
+    /// that limit concurrent streams per connection or to use several
+    /// server threads. Default 1.
+    pub fn connections(mut self, n: usize) -> ChannelBuilder {
+        self.connections = n.max(1);
         self
     }
 
@@ -281,12 +294,17 @@ impl ChannelBuilder {
                 connect_timeout: self.connect_timeout,
                 default_timeout: self.default_timeout,
                 max_recv_message_size: self.max_recv_message_size,
-                state: Mutex::new(ConnState {
-                    handle: None,
-                    backoff: Backoff::new(),
-                    next_attempt: None,
-                    last_error: String::new(),
-                }),
+                slots: (0..self.connections.max(1))
+                    .map(|_| {
+                        Mutex::new(ConnState {
+                            handle: None,
+                            backoff: Backoff::new(),
+                            next_attempt: None,
+                            last_error: String::new(),
+                        })
+                    })
+                    .collect(),
+                next_slot: AtomicUsize::new(0),
             }),
         })
     }
@@ -305,6 +323,7 @@ impl Channel {
         Ok(ChannelBuilder {
             endpoint: Endpoint::parse(uri)?,
             tls: None,
+            connections: 1,
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
             accept_compressed: EncodingSet::all(),
@@ -332,7 +351,9 @@ impl Channel {
         deadline: Option<Instant>,
     ) -> Result<Handle, Status> {
         loop {
-            let mut state = self.inner.state.lock().await;
+            let slot =
+                self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % self.inner.slots.len();
+            let mut state = self.inner.slots[slot].lock().await;
             if let Some(handle) = &state.handle {
                 if handle.is_usable() {
                     return Ok(handle.clone());

@@ -36,7 +36,8 @@ pub struct FloodLimits {
     /// PING frames that ask for an ACK (ping flood, CVE-2019-9512). The bucket
     /// is refilled whenever we send HEADERS or DATA, because a peer with
     /// calls in flight may ping for bandwidth estimates as often as data
-    /// arrives. Default: burst 100, 10 per second.
+    /// arrives (writing our own ACKs does not count). Default: burst 100,
+    /// 10 per second.
     pub pings: Rate,
     /// SETTINGS frames (settings flood, CVE-2019-9515). Default: burst 50, 5
     /// per second.
@@ -137,9 +138,9 @@ pub struct Config {
     pub shutdown_ping_timeout: Duration,
     /// Control frames (ACKs, RST_STREAM, WINDOW_UPDATE) queued and not yet
     /// taken by `poll_transmit` at which [`Connection::wants_read`] turns
-    /// false, so a peer that does not read cannot make us queue replies
-    /// without bound. Four times this ends the connection
-    /// (ENHANCE_YOUR_CALM). Default 1,024.
+    /// false and input parsing pauses (the rest stays buffered until
+    /// `poll_transmit` has taken the replies), so a peer that does not read
+    /// cannot make us queue replies without bound. Default 1,024.
     ///
     /// [`Connection::wants_read`]: super::Connection::wants_read
     pub max_pending_control_frames: usize,

@@ -17,6 +17,11 @@ use crate::{ConnectionError, Error, Initiator, Reason, StreamError, StreamId};
 
 type Result<T = ()> = std::result::Result<T, Error>;
 
+/// Input a connection buffers while reading is paused (see
+/// [`Connection::wants_read`]). A runtime that pauses holds at most one read
+/// beyond the pause; one that keeps feeding bytes past this is not pausing.
+const MAX_PAUSED_INPUT: usize = 1 << 20;
+
 fn conn_err(reason: Reason, detail: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::Connection(ConnectionError::remote(reason, detail))
 }
@@ -59,7 +64,21 @@ impl Connection {
             }
         }
         self.inbuf.extend_from_slice(data);
-        while !self.closed && self.inbuf.len() >= HEADER_LEN {
+        if self.inbuf.len() > MAX_PAUSED_INPUT && !self.wants_read() {
+            // The runtime kept reading although we asked it to pause.
+            return self.fail(ConnectionError::library(
+                Reason::ENHANCE_YOUR_CALM,
+                "peer does not read: too many control frames queued",
+            ));
+        }
+        self.process_input(now);
+    }
+
+    /// Parses and handles the complete frames buffered, until the input
+    /// runs out or too many replies wait to be written: the rest stays
+    /// buffered until `poll_transmit` has taken them.
+    pub(super) fn process_input(&mut self, now: Instant) {
+        while !self.closed && self.wants_read() && self.inbuf.len() >= HEADER_LEN {
             let mut raw = [0u8; HEADER_LEN];
             raw.copy_from_slice(&self.inbuf[..HEADER_LEN]);
             let head = FrameHeader::decode(&raw);

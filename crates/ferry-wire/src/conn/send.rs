@@ -240,6 +240,20 @@ impl Connection {
         Ok(())
     }
 
+    /// Moves every queued control frame and header block into `dst`.
+    fn flush_control(&mut self, dst: &mut BytesMut) {
+        if self.control.is_empty() {
+            return;
+        }
+        if dst.is_empty() && dst.capacity() <= self.control.capacity() {
+            std::mem::swap(dst, &mut self.control);
+        } else {
+            dst.extend_from_slice(&self.control);
+            self.control.clear();
+        }
+        self.pending_control = 0;
+    }
+
     /// Puts a stream with sendable data in the round-robin queue.
     pub(super) fn schedule(&mut self, stream_id: StreamId) {
         if let Some(stream) = self.streams.get_mut(&stream_id) {
@@ -268,16 +282,13 @@ impl Connection {
     /// round-robin turns of one frame per stream, within both windows, up to
     /// about [`Config::max_write_batch`](super::Config::max_write_batch)
     /// bytes. Call it until it returns 0.
-    pub fn poll_transmit(&mut self, _now: Instant, dst: &mut BytesMut) -> usize {
+    pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> usize {
         let start = dst.len();
-        if !self.control.is_empty() {
-            if dst.is_empty() && dst.capacity() <= self.control.capacity() {
-                std::mem::swap(dst, &mut self.control);
-            } else {
-                dst.extend_from_slice(&self.control);
-                self.control.clear();
-            }
-            self.pending_control = 0;
+        self.flush_control(dst);
+        if !self.closed && self.inbuf.len() >= crate::frame::HEADER_LEN {
+            // Input left unparsed while replies waited can go on now.
+            self.process_input(now);
+            self.flush_control(dst);
         }
         if self.closed {
             return dst.len() - start;
@@ -285,6 +296,7 @@ impl Connection {
         let limit = self.config.max_write_batch;
         // Streams that have data but no connection window this round.
         let mut parked = Vec::new();
+        let mut sent_stream_frames = false;
         while dst.len() - start < limit {
             let Some(id) = self.ready.pop_front() else {
                 break;
@@ -302,6 +314,7 @@ impl Connection {
                     };
                     stream.state = stream.state.send_end();
                     ended = true;
+                    sent_stream_frames = true;
                     write_headers(
                         &mut self.encoder,
                         &mut self.block_buf,
@@ -329,6 +342,7 @@ impl Connection {
                     let last = data.is_empty();
                     let end = last && *end_stream;
                     frame::Data::new(id, chunk, end).encode(dst);
+                    sent_stream_frames = true;
                     stream.send.consume(n as u32);
                     self.conn_send.consume(n as u32);
                     stream.queued_bytes -= n;
@@ -354,7 +368,9 @@ impl Connection {
                 self.remove_if_closed(id);
             }
         }
-        if dst.len() > start {
+        if sent_stream_frames {
+            // We are busy sending a response: pings from the peer (BDP
+            // probes) are fair. ACKs we write do not count.
             self.buckets.pings.fill();
         }
         for id in parked.into_iter().rev() {

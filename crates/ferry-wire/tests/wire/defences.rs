@@ -349,27 +349,37 @@ fn unread_control_replies_pause_reading_then_close() {
     let mut raw = RawClient::new(cfg);
     // Drain what the handshake queued, as a runtime would.
     raw.server_frames();
-    let mut sent = 0;
-    while raw.server.wants_read() {
-        raw.send(Frame::Ping(frame::Ping {
+    // One read carrying 3,000 PINGs: 1,024 are answered, then the
+    // connection pauses with the rest still unparsed.
+    let mut burst = BytesMut::new();
+    for _ in 0..3_000 {
+        Frame::Ping(frame::Ping {
             ack: false,
             payload: [2; 8],
-        }));
-        sent += 1;
+        })
+        .encode(&mut burst);
     }
-    // 1,024 queued PING ACKs reach the limit.
-    assert_eq!(sent, 1_024);
+    raw.send_bytes(&burst);
+    assert!(!raw.server.wants_read());
     assert!(!raw.server.is_closed(), "pausing is not closing");
-    // A runtime would stop reading here; one that does not is cut off at
-    // four times the limit.
-    while !raw.server.is_closed() && sent < 10_000 {
-        raw.send(Frame::Ping(frame::Ping {
-            ack: false,
-            payload: [2; 8],
-        }));
-        sent += 1;
+    // 1,024 ACKs queued plus 1,976 PINGs unparsed, 17 bytes each.
+    assert_eq!(raw.server.buffered_bytes(), 3_000 * 17);
+    // Writing the ACKs out lets the rest through, in turns.
+    let acks = raw
+        .server_frames()
+        .iter()
+        .filter(|f| matches!(f, Frame::Ping(p) if p.ack))
+        .count();
+    assert_eq!(acks, 3_000);
+    assert!(raw.server.wants_read());
+    // A runtime that ignores the pause and keeps feeding bytes is cut off
+    // once 1 MiB waits unparsed.
+    let mut reads = 0;
+    while !raw.server.is_closed() && reads < 100 {
+        raw.send_bytes(&burst);
+        reads += 1;
     }
-    assert_eq!(sent, 4_097, "cut off past four times the limit");
+    assert_eq!(reads, 21, "51,000 bytes a read: the 21st passes 1 MiB");
     assert_goaway(
         &mut raw,
         Reason::ENHANCE_YOUR_CALM,
@@ -534,4 +544,26 @@ fn self_dependent_headers_reset_the_stream_and_keep_hpack_in_step() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(!raw.server.is_closed());
+}
+
+#[test]
+fn paced_ping_flood_is_cut_off_too() {
+    // PINGs in small batches, with the ACKs written out in between as a
+    // runtime does: writing ACKs must not count as "busy sending".
+    let mut raw = RawClient::new(Config::default());
+    let mut sent = 0;
+    while !raw.server.is_closed() && sent < 2_000 {
+        for _ in 0..10 {
+            raw.send(Frame::Ping(frame::Ping {
+                ack: false,
+                payload: [1; 8],
+            }));
+            sent += 1;
+        }
+        if !raw.server.is_closed() {
+            raw.server_frames();
+        }
+    }
+    assert_eq!(sent, 110, "the 101st PING passes the burst of 100");
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too many PINGs");
 }

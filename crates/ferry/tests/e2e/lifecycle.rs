@@ -315,3 +315,35 @@ async fn max_connection_age_moves_clients_to_a_new_connection() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_channel_can_spread_calls_over_several_connections() {
+    // One stream per connection on the server: three calls run at once only
+    // if the channel really holds three connections.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Running::start_on(listener, Server::builder().max_concurrent_streams(1));
+    let channel = Channel::builder(&server.uri())
+        .unwrap()
+        .connections(3)
+        .connect_lazy()
+        .unwrap();
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                let req = Msg {
+                    sleep_ms: 300,
+                    ..msg(&i.to_string())
+                };
+                channel
+                    .unary(&path("Unary"), Request::new(req), codec())
+                    .await
+            })
+        })
+        .collect();
+    wait_until(|| server.probe.started.load(Ordering::SeqCst) == 3).await;
+    for call in calls {
+        assert!(call.await.unwrap().is_ok());
+    }
+    server.stop().await;
+}

@@ -5,6 +5,7 @@ mod calls;
 mod certs;
 mod compression;
 mod grpcio;
+mod hostile;
 mod http;
 mod interceptors;
 mod lifecycle;
