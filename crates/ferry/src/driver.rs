@@ -32,6 +32,9 @@ use tokio::time::Instant;
 /// Output is produced from the wire core until this much waits to be
 /// written; the socket drains it before more is asked for.
 const OUT_HIGH_WATER: usize = 256 * 1024;
+/// How long a closing connection keeps reading (and dropping) what the
+/// peer still sends, so our last frames are not lost to a TCP reset.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -298,9 +301,24 @@ impl Driver {
             }
             self.dispatch();
         }
-        let _ = writer.shutdown().await;
         self.shared.closed.store(true, Ordering::Release);
         self.shared.draining.store(true, Ordering::Release);
+        // Lingering close: send FIN, then read and drop what the peer still
+        // sends for a moment. Closing with unread input makes the kernel
+        // answer with a TCP reset, which can destroy the GOAWAY we just
+        // wrote before the peer reads it.
+        let _ = writer.shutdown().await;
+        if read_open {
+            let mut sink = vec![0u8; 16 * 1024];
+            let _ = tokio::time::timeout(LINGER, async {
+                while let Ok(n) = reader.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 
     fn command(&mut self, cmd: Command) {
