@@ -293,3 +293,49 @@ pub(crate) async fn wait_until(f: impl Fn() -> bool) {
     }
     panic!("condition not reached in 5 s");
 }
+
+/// A client that reads slowly holds the server's handler back through flow
+/// control: the handler produces only what the windows and the send buffer
+/// let through, not the whole stream.
+#[tokio::test]
+async fn a_slow_reader_pushes_back_on_the_handler() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let req = Msg {
+        count: 1_000,
+        payload: vec![7; 64 << 10],
+        ..msg("big")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(req), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..5 {
+        assert_eq!(
+            stream.message().await.unwrap().unwrap().payload.len(),
+            64 << 10
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let produced = server
+        .probe
+        .produced
+        .load(std::sync::atomic::Ordering::SeqCst);
+    // 64 MiB were asked for; what exists is about a stream window and a
+    // send buffer ahead of what was read.
+    assert!(
+        produced <= 12,
+        "the handler ran ahead: {produced} messages produced"
+    );
+    drop(stream);
+    wait_until(|| {
+        server
+            .probe
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    })
+    .await;
+    server.stop().await;
+}

@@ -43,6 +43,8 @@ pub(crate) struct Probe {
     pub(crate) started: AtomicUsize,
     pub(crate) finished: AtomicUsize,
     pub(crate) cancelled: AtomicUsize,
+    /// Messages the ServerStream handler has produced.
+    pub(crate) produced: AtomicUsize,
 }
 
 struct Watch {
@@ -125,11 +127,15 @@ impl Service for TestService {
                 move |req: Request<Msg>| async move {
                     let req = req.into_inner();
                     let mut watch = probe.watch();
+                    let counter = probe.clone();
                     let stream = async_stream(req, move || {
                         watch.finish();
                         drop(watch);
                     });
-                    Ok(Response::new(stream))
+                    let counted = futures_util::StreamExt::inspect(stream, move |_| {
+                        counter.produced.fetch_add(1, Ordering::SeqCst);
+                    });
+                    Ok(Response::new(counted))
                 },
             )),
             "ClientStream" => Box::pin(server::client_streaming(
