@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== python reference implementations (hpack, hyperframe, h2)"
+echo "== python peers and reference implementations (hpack, hyperframe, h2, grpcio)"
 FERRY_PYTHON=$(scripts/python-env.sh)
 export FERRY_PYTHON
 
