@@ -515,7 +515,12 @@ impl Server {
             send_compressed: Encoding::Identity,
             accept_compressed: EncodingSet::all(),
             tls: None,
-            conn: conn::Config::default(),
+            // grpc-go's keepalive enforcement, so clients that ping too
+            // often are told so (GOAWAY too_many_pings) as grpc-go would.
+            conn: conn::Config {
+                ping_policy: Some(conn::PingPolicy::GRPC_DEFAULT),
+                ..conn::Config::default()
+            },
             max_concurrent_calls: 10_000,
             max_recv_message_size: grpc::DEFAULT_MAX_RECV_MESSAGE_SIZE,
             grace_period: Duration::from_secs(10),

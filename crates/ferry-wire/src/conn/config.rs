@@ -82,6 +82,29 @@ pub struct Keepalive {
     pub while_idle: bool,
 }
 
+/// Server-side enforcement of how often a client may ping (grpc-go's
+/// `keepalive.EnforcementPolicy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PingPolicy {
+    /// The shortest allowed time between two PINGs. grpc-go's default is
+    /// 5 minutes.
+    pub min_interval: Duration,
+    /// Allow PINGs while no stream is open (otherwise each is a strike).
+    pub permit_without_stream: bool,
+    /// Strikes tolerated before GOAWAY `too_many_pings`; grpc-go allows 2.
+    pub max_strikes: u32,
+}
+
+impl PingPolicy {
+    /// grpc-go's server default: 5 minutes, no pings without streams, 2
+    /// strikes.
+    pub const GRPC_DEFAULT: PingPolicy = PingPolicy {
+        min_interval: Duration::from_secs(300),
+        permit_without_stream: false,
+        max_strikes: 2,
+    };
+}
+
 /// Everything a [`Connection`](super::Connection) can be tuned with.
 ///
 /// Field defaults are documented on each field and chosen to match what
@@ -153,6 +176,9 @@ pub struct Config {
     pub max_write_batch: usize,
     /// Flood limits.
     pub limits: FloodLimits,
+    /// How often the peer may ping (servers). Default: none in the wire
+    /// core; Ferry's `Server` uses [`PingPolicy::GRPC_DEFAULT`].
+    pub ping_policy: Option<PingPolicy>,
 }
 
 impl Default for Config {
@@ -177,6 +203,7 @@ impl Default for Config {
             stream_send_buffer: 64 << 10,
             max_write_batch: 128 << 10,
             limits: FloodLimits::default(),
+            ping_policy: None,
         }
     }
 }

@@ -56,7 +56,7 @@ use crate::frame::{self, Frame, Settings};
 use crate::hpack;
 use crate::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 
-pub use config::{Config, FloodLimits, Keepalive, Rate, SMALL_WINDOW_UPDATE};
+pub use config::{Config, FloodLimits, Keepalive, PingPolicy, Rate, SMALL_WINDOW_UPDATE};
 pub use event::{Event, OpenError, SendError};
 
 use bdp::Bdp;
@@ -247,6 +247,9 @@ pub struct Connection {
 
     last_recv: Instant,
     keepalive_deadline: Option<Instant>,
+    /// When the peer last sent a PING, and how many broke the ping policy.
+    last_ping_recv: Option<Instant>,
+    ping_strikes: u32,
     idle_since: Option<Instant>,
 
     buckets: Buckets,
@@ -327,6 +330,8 @@ impl Connection {
             shutdown_initiator: Initiator::User,
             last_recv: now,
             keepalive_deadline: None,
+            last_ping_recv: None,
+            ping_strikes: 0,
             idle_since: Some(now),
             buckets,
             config,
@@ -380,6 +385,14 @@ impl Connection {
     /// Streams open in either direction.
     pub fn open_streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// We are sending HEADERS or DATA: the peer's pings (bandwidth probes,
+    /// keepalives while calls run) are fair, so the flood bucket refills and
+    /// ping-policy strikes are forgiven.
+    fn peer_pings_justified(&mut self) {
+        self.buckets.pings.fill();
+        self.ping_strikes = 0;
     }
 
     /// For a known stream, whether our END_STREAM has been written (HEADERS

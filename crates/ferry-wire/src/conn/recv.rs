@@ -571,6 +571,7 @@ impl Connection {
             if !self.buckets.pings.take(now) {
                 return Err(calm("too many PINGs"));
             }
+            self.enforce_ping_policy(now)?;
             self.queue_control(Frame::Ping(frame::Ping {
                 ack: true,
                 payload: p.payload,
@@ -591,6 +592,35 @@ impl Connection {
             }
             KEEPALIVE_PING => {}
             payload => self.events.push_back(Event::PingAck { payload }),
+        }
+        Ok(())
+    }
+
+    /// grpc-go's keepalive enforcement: a PING sooner than the policy's
+    /// minimum interval after the previous one (or any PING while no stream
+    /// is open, unless the policy permits that) is a strike; past the
+    /// allowed strikes the connection ends with GOAWAY ENHANCE_YOUR_CALM and
+    /// the debug data `too_many_pings`, which grpc-go and gRPC C clients
+    /// recognise (they then ping less often). Strikes are forgiven whenever
+    /// we send HEADERS or DATA.
+    fn enforce_ping_policy(&mut self, now: Instant) -> Result {
+        let Some(policy) = self.config.ping_policy else {
+            return Ok(());
+        };
+        let min = if self.streams.is_empty() && !policy.permit_without_stream {
+            // grpc-go's stand-in for "never": two hours.
+            std::time::Duration::from_secs(2 * 60 * 60)
+        } else {
+            policy.min_interval
+        };
+        if let Some(last) = self.last_ping_recv {
+            if now.saturating_duration_since(last) < min {
+                self.ping_strikes += 1;
+            }
+        }
+        self.last_ping_recv = Some(now);
+        if self.ping_strikes > policy.max_strikes {
+            return Err(calm("too_many_pings"));
         }
         Ok(())
     }

@@ -52,7 +52,7 @@ impl Connection {
             end_stream,
             &mut self.control,
         );
-        self.buckets.pings.fill();
+        self.peer_pings_justified();
         let stream = Stream {
             state: State::opened(end_stream, false),
             local: true,
@@ -109,7 +109,7 @@ impl Connection {
             end_stream,
             &mut self.control,
         );
-        self.buckets.pings.fill();
+        self.peer_pings_justified();
         self.remove_if_closed(stream_id);
         Ok(())
     }
@@ -371,7 +371,7 @@ impl Connection {
         if sent_stream_frames {
             // We are busy sending a response: pings from the peer (BDP
             // probes) are fair. ACKs we write do not count.
-            self.buckets.pings.fill();
+            self.peer_pings_justified();
         }
         for id in parked.into_iter().rev() {
             if let Some(stream) = self.streams.get_mut(&id) {

@@ -567,3 +567,66 @@ fn paced_ping_flood_is_cut_off_too() {
     assert_eq!(sent, 110, "the 101st PING passes the burst of 100");
     assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too many PINGs");
 }
+
+#[test]
+fn ping_policy_strikes_out_clients_that_ping_too_often() {
+    use ferry_wire::conn::PingPolicy;
+    let policy = PingPolicy {
+        min_interval: Duration::from_secs(10),
+        permit_without_stream: false,
+        max_strikes: 2,
+    };
+    let ping = || {
+        Frame::Ping(frame::Ping {
+            ack: false,
+            payload: [3; 8],
+        })
+    };
+
+    // No stream open: every PING after the first is a strike; the third ends it.
+    let mut raw = RawClient::new(Config {
+        ping_policy: Some(policy),
+        ..Config::default()
+    });
+    for _ in 0..3 {
+        raw.send(ping());
+        raw.now += Duration::from_secs(60);
+    }
+    assert!(!raw.server.is_closed());
+    raw.send(ping());
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too_many_pings");
+
+    // With a call open, pings at the allowed interval are fine, and pings
+    // while we send data are forgiven however close together.
+    let mut raw = RawClient::new(Config {
+        ping_policy: Some(policy),
+        ..Config::default()
+    });
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    for _ in 0..10 {
+        raw.send(ping());
+        raw.now += Duration::from_secs(10);
+    }
+    assert!(!raw.server.is_closed());
+    raw.server
+        .send_headers(
+            StreamId::new(1),
+            &[HeaderField::from_static(":status", "200")],
+            false,
+        )
+        .unwrap();
+    for _ in 0..10 {
+        raw.send(ping());
+        raw.server
+            .send_data(StreamId::new(1), Bytes::from_static(b"busy"), false)
+            .unwrap();
+        raw.server_frames();
+    }
+    assert!(!raw.server.is_closed());
+    // Idle again on our side: three quick pings are three strikes.
+    for _ in 0..3 {
+        raw.send(ping());
+    }
+    assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too_many_pings");
+}
