@@ -130,7 +130,7 @@ impl RecvWindow {
     /// is about to read, so a message larger than the window does not crawl
     /// one WINDOW_UPDATE at a time. A later call with a smaller length (the
     /// next message) takes the boost back.
-    pub(crate) fn expect(&mut self, len: u32) -> Option<u32> {
+    pub(crate) fn expect_message(&mut self, len: u32) -> Option<u32> {
         self.set_boost(len, true)
     }
 
@@ -218,12 +218,12 @@ mod tests {
     #[test]
     fn expect_opens_the_window_for_a_large_message() {
         let mut w = RecvWindow::new(65_535);
-        assert_eq!(w.expect(1 << 20), Some((1 << 20) - 65_535));
+        assert_eq!(w.expect_message(1 << 20), Some((1 << 20) - 65_535));
         assert_eq!(w.advertised(), 1 << 20);
         w.recv(1 << 20).unwrap();
         // The next message is small: the boost is gone and the full megabyte
         // consumed gives back only the normal window.
-        assert_eq!(w.expect(10), None);
+        assert_eq!(w.expect_message(10), None);
         assert_eq!(w.release(1 << 20), Some(65_535));
     }
 

@@ -217,7 +217,7 @@ impl Connection {
         let len = u32::try_from(len).unwrap_or(u32::MAX);
         let extra = len.saturating_sub(stream.recv.target());
         let old_extra = std::mem::replace(&mut stream.boost_extra, extra);
-        let stream_update = stream.recv.expect(len);
+        let stream_update = stream.recv.expect_message(len);
         self.conn_boost_extra = self.conn_boost_extra - u64::from(old_extra) + u64::from(extra);
         if let Some(increment) = stream_update {
             self.queue_window_update(stream_id, increment);

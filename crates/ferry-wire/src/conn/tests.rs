@@ -1,5 +1,7 @@
 //! Unit tests that need the connection's insides (stream id exhaustion,
 //! window arithmetic) or exact frame order.
+//!
+//! Compiled only under `#[cfg(test)]` (see `mod tests` in `mod.rs`).
 
 use std::time::Instant;
 

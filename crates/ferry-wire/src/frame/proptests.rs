@@ -1,5 +1,7 @@
 //! Property tests: every frame type survives `decode(encode(f)) == f`, and
 //! arbitrary bytes never panic the decoder.
+//!
+//! Compiled only under `#[cfg(test)]` (see `mod proptests` in `mod.rs`).
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
