@@ -227,6 +227,20 @@ impl ChannelBuilder {
         self
     }
 
+    /// Pings the server after `interval` without hearing from it and drops
+    /// the connection (failing its calls with UNAVAILABLE) when nothing
+    /// arrives within `timeout`: a dead server or a silently broken network
+    /// path is noticed instead of hanging calls. Pings go out only while
+    /// calls are open, as grpc-go servers expect. Default: off.
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> ChannelBuilder {
+        self.conn.keepalive = Some(conn::Keepalive {
+            interval,
+            timeout,
+            while_idle: false,
+        });
+        self
+    }
+
     /// Spreads calls over `n` HTTP/2 connections (in turn), for servers
     /// that limit concurrent streams per connection or to use several
     /// server threads. Default 1.

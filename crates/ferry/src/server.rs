@@ -417,6 +417,18 @@ impl ServerBuilder {
         self
     }
 
+    /// Pings each client after `interval` without hearing from it and
+    /// closes connections whose client does not answer within `timeout`,
+    /// so half-open connections do not hold resources. Default: off.
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> ServerBuilder {
+        self.conn.keepalive = Some(conn::Keepalive {
+            interval,
+            timeout,
+            while_idle: true,
+        });
+        self
+    }
+
     /// Adds an interceptor; they run in the order added, before routing.
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> ServerBuilder {
         self.interceptors.push(Arc::new(interceptor));

@@ -347,3 +347,75 @@ async fn a_channel_can_spread_calls_over_several_connections() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn keepalive_detects_a_server_that_went_silent() {
+    // A "server" that accepts and then never says anything: without
+    // keepalive the call below would wait forever.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(sock);
+    });
+    let channel = Channel::builder(&format!("http://{addr}"))
+        .unwrap()
+        .keepalive(Duration::from_millis(200), Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let status = channel
+        .unary(&path("Unary"), Request::new(msg("anyone?")), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.delivery()),
+        (Code::Unavailable, Delivery::Unknown),
+        "{status:?}"
+    );
+    assert!(
+        status.message().contains("keepalive"),
+        "{}",
+        status.message()
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    silent.abort();
+}
+
+#[tokio::test]
+async fn server_keepalive_closes_a_client_that_went_silent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let builder =
+        Server::builder().keepalive(Duration::from_millis(200), Duration::from_millis(200));
+    let server = Running::start_on(listener, builder);
+    // A client that says hello and then never answers anything.
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut hello = ferry_wire::conn::PREFACE.to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    sock.write_all(&hello).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let mut received = Vec::new();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+            .await
+            .expect("closed in time")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // The last frame before the close is the GOAWAY that says why.
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.contains("keepalive timeout"), "{text:?}");
+    server.stop().await;
+}
