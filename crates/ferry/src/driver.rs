@@ -184,7 +184,10 @@ where
     let driver = Driver {
         conn,
         rx,
-        handle: handle.clone(),
+        // Only a server hands its own handle to incoming streams. A client's
+        // driver holds none, so its command channel closes when the last
+        // `Channel` clone (and call) is gone, and the connection ends.
+        handle: on_stream.is_some().then(|| handle.clone()),
         streams: HashMap::new(),
         writable: HashMap::new(),
         pending_opens: Vec::new(),
@@ -201,8 +204,8 @@ where
 struct Driver {
     conn: Connection,
     rx: mpsc::UnboundedReceiver<Command>,
-    /// Our own handle, given to incoming streams.
-    handle: Handle,
+    /// Server: our own handle, given to incoming streams.
+    handle: Option<Handle>,
     streams: HashMap<StreamId, StreamSlot>,
     writable: HashMap<StreamId, oneshot::Sender<()>>,
     pending_opens: Vec<Command>,
@@ -224,6 +227,7 @@ impl Driver {
         let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut read_open = true;
         let mut commands_open = true;
+        let mut unused_shutdown = false;
         let mut needs_flush = false;
         loop {
             let now = Instant::now().into_std();
@@ -240,8 +244,10 @@ impl Driver {
                 if self.conn.is_closed() {
                     break;
                 }
-                if !commands_open && self.streams.is_empty() && !self.conn.is_closed() {
-                    // Nobody can use this connection any more: close it.
+                if !commands_open && !unused_shutdown && self.streams.is_empty() {
+                    // Nobody can use this connection any more: close it
+                    // (once; the GOAWAY exchange then runs its course).
+                    unused_shutdown = true;
                     self.conn.shutdown(now);
                     continue;
                 }
@@ -436,7 +442,9 @@ impl Driver {
                     headers,
                     end_stream,
                 } => {
-                    let Some(on_stream) = self.on_stream.as_mut() else {
+                    let (Some(on_stream), Some(handle)) =
+                        (self.on_stream.as_mut(), self.handle.as_ref())
+                    else {
                         self.conn.reset_stream(stream_id, Reason::REFUSED_STREAM);
                         continue;
                     };
@@ -455,7 +463,7 @@ impl Driver {
                         end_stream,
                         events: rx,
                         cancelled: cancel_rx,
-                        handle: self.handle.clone(),
+                        handle: handle.clone(),
                     };
                     if let Err(reason) = on_stream(incoming) {
                         self.streams.remove(&stream_id);

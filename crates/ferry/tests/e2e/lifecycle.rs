@@ -419,3 +419,26 @@ async fn server_keepalive_closes_a_client_that_went_silent() {
     assert!(text.contains("keepalive timeout"), "{text:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn dropping_every_channel_clone_closes_its_connection() {
+    let server = Running::start().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    let channel = server.channel().await;
+    let copy = channel.clone();
+    assert!(
+        copy.unary(&path("Unary"), Request::new(msg("x")), codec())
+            .await
+            .is_ok()
+    );
+    assert!(
+        metrics.num_alive_tasks() > baseline,
+        "a client driver and a server connection run"
+    );
+    drop(channel);
+    drop(copy);
+    // The client's driver says goodbye (GOAWAY) and both ends finish.
+    wait_until(|| metrics.num_alive_tasks() == baseline).await;
+    server.stop().await;
+}
