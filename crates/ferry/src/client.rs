@@ -27,7 +27,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_compressed};
-use crate::codec::Codec;
+use crate::codec::{Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
@@ -735,11 +735,6 @@ async fn with_deadline<T>(
             }
         },
     }
-}
-
-fn decoder<C: Codec>(codec: &C) -> Arc<dyn Fn(Bytes) -> Result<C::Decode, Status> + Send + Sync> {
-    let codec = codec.clone();
-    Arc::new(move |bytes| codec.decode(bytes))
 }
 
 /// Reads a unary response: headers, exactly one message, trailers.

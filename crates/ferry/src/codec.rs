@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
@@ -21,6 +22,15 @@ pub trait Codec: Clone + Send + Sync + 'static {
 
     /// Decodes one whole message.
     fn decode(&self, src: Bytes) -> Result<Self::Decode, Status>;
+}
+
+/// A codec's decoding as a shareable function, for the message streams
+/// that outlive the call's codec value.
+pub(crate) fn decoder<C: Codec>(
+    codec: &C,
+) -> Arc<dyn Fn(Bytes) -> Result<C::Decode, Status> + Send + Sync> {
+    let codec = codec.clone();
+    Arc::new(move |bytes| codec.decode(bytes))
 }
 
 /// Protobuf through prost: the default codec of generated code.

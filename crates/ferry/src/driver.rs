@@ -426,7 +426,7 @@ impl Driver {
                 }
             });
         self.finishing.retain(|id| {
-            if conn.send_capacity(*id).is_some() {
+            if conn.has_stream(*id) {
                 return true;
             }
             streams.remove(id);
@@ -567,12 +567,12 @@ impl Driver {
         };
         let delivered = slot.events.send(event).is_ok();
         if ends {
-            if self.conn.send_capacity(id).is_some() && self.conn.role() == Role::Client {
+            if self.conn.has_stream(id) && self.conn.role() == Role::Client {
                 // The server answered before we finished sending: the call
                 // is over, stop sending the rest.
                 self.conn.reset_stream(id, Reason::CANCEL);
             }
-            if self.conn.send_capacity(id).is_none() {
+            if !self.conn.has_stream(id) {
                 self.streams.remove(&id);
             }
         }

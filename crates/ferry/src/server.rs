@@ -37,7 +37,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
-use crate::codec::Codec;
+use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
@@ -216,11 +216,6 @@ async fn one_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
         return Err(Status::internal("expected one request message, got more"));
     }
     Ok(first)
-}
-
-fn decoder<C: Codec>(codec: &C) -> Arc<dyn Fn(Bytes) -> Result<C::Decode, Status> + Send + Sync> {
-    let codec = codec.clone();
-    Arc::new(move |bytes| codec.decode(bytes))
 }
 
 /// Runs a unary handler: one request in, one response out.
@@ -456,7 +451,12 @@ impl ServerBuilder {
         self
     }
 
-    /// The server. Fails only on a TLS configuration rustls refuses.
+    /// The server.
+    ///
+    /// # Panics
+    ///
+    /// On a TLS configuration rustls refuses (a key that does not match its
+    /// certificate); [`ServerBuilder::try_build`] returns that error instead.
     pub fn build(self) -> Server {
         self.try_build().expect("invalid TLS configuration")
     }

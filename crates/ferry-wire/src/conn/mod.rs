@@ -395,6 +395,12 @@ impl Connection {
         self.ping_strikes = 0;
     }
 
+    /// True while the connection still tracks the stream (it is removed
+    /// once both sides have ended it, or it was reset).
+    pub fn has_stream(&self, stream_id: StreamId) -> bool {
+        self.streams.contains_key(&stream_id)
+    }
+
     /// For a known stream, whether our END_STREAM has been written (HEADERS
     /// or DATA with END_STREAM, or trailers, taken by `poll_transmit`).
     pub fn send_finished(&self, stream_id: StreamId) -> Option<bool> {
