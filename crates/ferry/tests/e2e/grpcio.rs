@@ -283,51 +283,16 @@ async fn deadline_cancels_the_handler(channel: &Channel, peer: &mut py::Peer) {
 /// Finds the project's Python and runs `tests/py/grpcio_peer.py` with it.
 mod py {
     use std::io::{BufRead, BufReader, Read};
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-    use std::sync::{Arc, Mutex, OnceLock};
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use tokio::sync::mpsc;
 
-    fn repo_root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    }
-
-    /// The interpreter with grpcio: `FERRY_PYTHON`, or the one
-    /// `scripts/python-env.sh` prepares. Panics (the test fails) without it.
-    /// Blocks while the venv is being made; call it before any timeout.
+    /// The interpreter with grpcio.
     pub(super) fn python() -> &'static Path {
-        static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-        let found = PYTHON.get_or_init(|| {
-            if let Some(path) = std::env::var_os("FERRY_PYTHON") {
-                return Ok(PathBuf::from(path));
-            }
-            let script = repo_root().join("scripts/python-env.sh");
-            let out = Command::new("bash")
-                .arg(&script)
-                .stderr(Stdio::piped())
-                .output()
-                .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
-                return Err(format!(
-                    "{} exited with {} and printed {path:?}; stderr:\n{}",
-                    script.display(),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(PathBuf::from(path))
-        });
-        match found {
-            Ok(path) => path,
-            Err(why) => panic!(
-                "the grpcio interop tests need a Python with grpcio and grpcio-tools, and none was \
-                 found. Run `scripts/python-env.sh` from the repository root (it creates .venv with \
-                 the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
-            ),
-        }
+        crate::python::python("grpcio and grpcio-tools")
     }
 
     /// A running `grpcio_peer.py`: its stdout as lines, its stderr kept for

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -49,41 +49,8 @@ const PROBE_EVERY: Duration = Duration::from_millis(10);
 
 // ---- the Python side ----
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if let Some(path) = std::env::var_os("FERRY_PYTHON") {
-            return Ok(PathBuf::from(path));
-        }
-        let script = repo_root().join("scripts/python-env.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
-            return Err(format!(
-                "{} exited with {} and printed {path:?}; stderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(PathBuf::from(path))
-    });
-    match found {
-        Ok(path) => path,
-        Err(why) => panic!(
-            "the hostile-peer tests need a Python with the `h2` package to play the attacker, and \
-             none was found. Run `scripts/python-env.sh` from the repository root (it creates \
-             .venv with the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
-        ),
-    }
+    crate::python::python("the `h2` package to play the attacker")
 }
 
 /// A child process killed (and reaped) when dropped, so a failing test

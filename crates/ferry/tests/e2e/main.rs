@@ -9,5 +9,6 @@ mod hostile;
 mod http;
 mod interceptors;
 mod lifecycle;
+mod python;
 mod support;
 mod tls;
