@@ -84,6 +84,11 @@ pub(crate) struct RecvStream {
     pushed: u64,
     released: u64,
     expected: Option<usize>,
+    /// An `Expect` raised the stream's window past its target.
+    window_opened: bool,
+    /// The connection's initial stream receive window: a message that fits
+    /// it never needs the window opened ahead (windows only grow from it).
+    pub(crate) initial_window: usize,
     /// The peer finished sending (END_STREAM seen).
     ended: bool,
     /// Set once the stream is over: OK or the error, given to the caller
@@ -124,6 +129,8 @@ impl RecvStream {
             pushed: 0,
             released: 0,
             expected: None,
+            window_opened: false,
+            initial_window: 65_535,
             ended,
             outcome: if ended && side == Side::Server {
                 Some(Status::ok())
@@ -167,10 +174,19 @@ impl RecvStream {
             if let Some(len) = self.decoder.pending_len() {
                 if self.expected != Some(len) {
                     self.expected = Some(len);
-                    self.handle.send(Command::Expect {
-                        id: self.id,
-                        len: len + grpc::MESSAGE_HEADER_LEN,
-                    });
+                    // Only messages larger than the smallest window need it
+                    // opened ahead; the next message after one of those
+                    // takes the extra window back. Small messages cost no
+                    // command at all.
+                    let framed = len + grpc::MESSAGE_HEADER_LEN;
+                    let large = framed > self.initial_window;
+                    if large || self.window_opened {
+                        self.window_opened = large;
+                        self.handle.send(Command::Expect {
+                            id: self.id,
+                            len: framed,
+                        });
+                    }
                 }
             }
             if let Some(outcome) = self.finish_if_done() {

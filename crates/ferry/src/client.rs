@@ -489,6 +489,7 @@ impl Channel {
                         false,
                     );
                     recv.accept = self.inner.accept_compressed;
+                    recv.initial_window = self.inner.conn.initial_stream_window as usize;
                     let mut send = SendStream::new(id, handle.clone());
                     send.encoding = encoding;
                     let guard = StreamGuard {

@@ -738,6 +738,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         Side::Server,
         end_stream,
     );
+    recv.initial_window = inner.conn.initial_stream_window as usize;
     let mut send = SendStream::new(id, handle.clone());
     // Respond compressed when configured and the client accepts it.
     let client_accepts =
