@@ -29,12 +29,15 @@ pub mod blocking;
 mod call;
 mod client;
 pub mod codec;
+#[doc(hidden)]
+pub mod codegen;
 pub mod compression;
 mod driver;
 pub mod interceptor;
 mod message;
 pub mod server;
 mod status;
+mod stubs;
 pub mod tls;
 
 pub use call::Streaming;
@@ -44,3 +47,14 @@ pub use ferry_wire::grpc::Metadata;
 pub use message::{Request, Response};
 pub use server::{Server, ServerBuilder, ServerCall, Service};
 pub use status::{Code, Delivery, Status};
+pub use stubs::{CallGone, IntoRequest, IntoStreamingRequest, ResponseStream, StreamSender};
+
+/// Includes the code `ferry-build` generated for one protobuf package:
+/// `pub mod aihub { ferry::include_proto!("aihub"); }`. Nested packages
+/// keep their dots: `include_proto!("grpc.testing")`.
+#[macro_export]
+macro_rules! include_proto {
+    ($package:tt) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
