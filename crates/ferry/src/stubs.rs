@@ -16,6 +16,10 @@ use crate::{Request, Status};
 /// Anything a generated client method accepts as its request: a bare
 /// message (or request stream), or a [`Request`] carrying per-call options
 /// (timeout, metadata, compression, wait-for-ready).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a request for `{T}`",
+    label = "expected `{T}` or `ferry::Request<{T}>`"
+)]
 pub trait IntoRequest<T> {
     /// Wraps `self` in a [`Request`] (a `Request` is returned as it is).
     fn into_request(self) -> Request<T>;
@@ -36,6 +40,10 @@ impl<T> IntoRequest<T> for Request<T> {
 /// What a generated client-streaming or bidirectional method accepts: a
 /// stream of request messages, or a [`Request`] around one carrying
 /// per-call options.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a stream of requests",
+    label = "expected a `Stream` of request messages, or a `ferry::Request` around one"
+)]
 pub trait IntoStreamingRequest {
     /// The stream of request messages.
     type Stream: Stream<Item = Self::Message> + Send + 'static;
