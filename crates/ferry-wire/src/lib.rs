@@ -35,6 +35,8 @@
 //!   which a runtime drives it.
 //! - [`grpc`]: gRPC over HTTP/2 — the 5-byte message framing, status codes,
 //!   `grpc-timeout`, `grpc-message`, metadata and header rules.
+//! - [`native`]: the framing of Ferry's own binary protocol (fixed header,
+//!   tagged metadata, body), specified in `docs/native-protocol.md`.
 //!
 //! Errors say their scope ([`ConnectionError`] or [`StreamError`]), the RFC
 //! 9113 code ([`Reason`]) and who caused them ([`Initiator`]).
@@ -50,6 +52,7 @@ mod stream_id;
 pub mod frame;
 pub mod grpc;
 pub mod hpack;
+pub mod native;
 
 pub use error::{ConnectionError, Error, Initiator, Reason, StreamError};
 pub use field::{FIELD_OVERHEAD, HeaderField};
