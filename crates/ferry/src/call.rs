@@ -529,6 +529,21 @@ impl SendStream {
         Ok(())
     }
 
+    /// Queues a call's last message without waiting for room: its status
+    /// follows at once, so the driver holds at most this one message beyond
+    /// the window, and message and status can leave in one write.
+    pub(crate) fn send_last(&mut self, data: Bytes) -> Result<(), Status> {
+        if !self.handle.send(Command::Data {
+            id: self.id,
+            data,
+            end_stream: false,
+            ready: None,
+        }) {
+            return Err(Status::unavailable("connection lost").with_delivery(Delivery::Unknown));
+        }
+        Ok(())
+    }
+
     /// Ends our side without a message.
     pub(crate) fn finish(&mut self) {
         self.handle.send(Command::Data {

@@ -41,6 +41,8 @@ use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
+use crate::native::{self, NativeConfig};
+use crate::sniff;
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
 
@@ -292,7 +294,10 @@ async fn respond_one<C: Codec>(
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
             let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
-                Ok(data) => sink.send_message(data).await,
+                Ok(data) => {
+                    sink.send_headers(Metadata::new());
+                    sink.send.send_last(data)
+                }
                 Err(status) => Err(status),
             };
             match sent {
@@ -468,6 +473,12 @@ impl ServerBuilder {
             .as_ref()
             .map(ServerTlsConfig::acceptor)
             .transpose()?;
+        // The native protocol takes the same limits as HTTP/2.
+        let native = NativeConfig {
+            max_body: u32::try_from(self.max_recv_message_size).unwrap_or(u32::MAX),
+            max_calls: self.conn.max_concurrent_streams,
+            ..NativeConfig::default()
+        };
         Ok(Server {
             inner: Arc::new(Inner {
                 max_age: self.max_age,
@@ -480,6 +491,7 @@ impl ServerBuilder {
                 calls: Arc::new(Semaphore::new(self.max_concurrent_calls)),
                 max_recv_message_size: self.max_recv_message_size,
                 grace_period: self.grace_period,
+                native,
             }),
         })
     }
@@ -496,6 +508,7 @@ struct Inner {
     calls: Arc<Semaphore>,
     max_recv_message_size: usize,
     grace_period: Duration,
+    native: NativeConfig,
 }
 
 /// A gRPC server. Cheap to clone.
@@ -573,15 +586,13 @@ impl Server {
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let mut connections: JoinSet<()> = JoinSet::new();
-        let mut handles: Vec<Handle> = Vec::new();
-        let tls_handles: Arc<std::sync::Mutex<Vec<Handle>>> = Arc::default();
+        let registry = Arc::new(Registry::default());
         let mut signal = std::pin::pin!(signal);
         loop {
             let accepted = tokio::select! {
                 () = &mut signal => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {
-                    handles.retain(|h| !h.is_closed());
-                    tls_handles.lock().unwrap_or_else(|e| e.into_inner()).retain(|h| !h.is_closed());
+                    registry.forget_closed();
                     continue;
                 }
                 accepted = accept(&listener) => accepted,
@@ -589,24 +600,19 @@ impl Server {
             match accepted {
                 Ok(Accepted::Tcp(sock)) => {
                     let _ = sock.set_nodelay(true);
+                    let server = self.clone();
+                    let registry = registry.clone();
                     match self.inner.tls.clone() {
-                        None => handles.push(self.spawn_connection(sock, &mut connections)),
+                        None => {
+                            connections
+                                .spawn(async move { server.serve_io(sock, &registry).await });
+                        }
                         Some(acceptor) => {
                             // The handshake runs in the connection's own
                             // task, so a slow client cannot stall accepting.
-                            let server = self.clone();
-                            let registry = tls_handles.clone();
                             connections.spawn(async move {
                                 match acceptor.accept(sock).await {
-                                    Ok(tls) => {
-                                        let mut set = JoinSet::new();
-                                        let handle = server.spawn_connection(tls, &mut set);
-                                        registry
-                                            .lock()
-                                            .unwrap_or_else(|e| e.into_inner())
-                                            .push(handle);
-                                        while set.join_next().await.is_some() {}
-                                    }
+                                    Ok(tls) => server.serve_io(tls, &registry).await,
                                     Err(e) => tracing::debug!("TLS handshake failed: {e}"),
                                 }
                             });
@@ -614,7 +620,9 @@ impl Server {
                     }
                 }
                 Ok(Accepted::Unix(sock)) => {
-                    handles.push(self.spawn_connection(sock, &mut connections))
+                    let server = self.clone();
+                    let registry = registry.clone();
+                    connections.spawn(async move { server.serve_io(sock, &registry).await });
                 }
                 // Per-connection failures (a reset during accept, too many
                 // open files) must not stop the server.
@@ -625,24 +633,14 @@ impl Server {
             }
         }
         drop(listener);
-        handles.extend(
-            tls_handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..),
-        );
-        for handle in &handles {
-            handle.send(Command::Shutdown);
-        }
+        registry.shut_down();
         let grace = tokio::time::sleep(self.inner.grace_period);
         tokio::pin!(grace);
         loop {
             tokio::select! {
                 next = connections.join_next() => if next.is_none() { break },
                 () = &mut grace => {
-                    for handle in &handles {
-                        handle.send(Command::Close { reason: Reason::NO_ERROR, detail: "server shut down: grace period over" });
-                    }
+                    registry.close_all();
                     while connections.join_next().await.is_some() {}
                     break;
                 }
@@ -657,22 +655,46 @@ impl Server {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let mut set = JoinSet::new();
-        self.spawn_connection(io, &mut set);
-        while set.join_next().await.is_some() {}
+        self.serve_io(io, &Registry::default()).await;
     }
 
-    fn spawn_connection<IO>(&self, io: IO, set: &mut JoinSet<()>) -> Handle
+    /// Tells the connection's protocol from its first bytes, runs the
+    /// driver for it, and lists the driver in `registry` (for shutdown)
+    /// while it runs.
+    async fn serve_io<IO>(&self, io: IO, registry: &Registry)
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let conn = Connection::new(
-            Role::Server,
-            self.inner.conn.clone(),
-            Instant::now().into_std(),
-        );
+        // The HTTP/2 handshake timer runs from accept, sniffing included.
+        let accepted = Instant::now().into_std();
+        let timeout = self.inner.conn.handshake_timeout;
+        let (protocol, mut io) = match sniff::sniff(io, timeout).await {
+            Ok(sniffed) => sniffed,
+            Err(e) => {
+                tracing::debug!("connection closed before it chose a protocol: {e}");
+                return;
+            }
+        };
+        let on_stream = self.on_stream();
+        let (handle, task) = match protocol {
+            Some(sniff::Protocol::Http1) => return sniff::refuse_http1(io).await,
+            Some(sniff::Protocol::Native) => {
+                let preread = io.take_prefix();
+                native::spawn_server(io, self.inner.native, on_stream, preread)
+            }
+            Some(sniff::Protocol::Http2) | None => {
+                let conn = Connection::new(Role::Server, self.inner.conn.clone(), accepted);
+                driver::spawn(io, conn, Some(on_stream), self.inner.max_age)
+            }
+        };
+        registry.add(handle);
+        let _ = task.await;
+    }
+
+    /// What a connection's driver does with each call the client opens.
+    fn on_stream(&self) -> driver::OnStream {
         let inner = self.inner.clone();
-        let on_stream = Box::new(move |incoming: Incoming| {
+        Box::new(move |incoming: Incoming| {
             let Ok(permit) = inner.calls.clone().try_acquire_owned() else {
                 // Over the server-wide limit: refused before any work, so
                 // the client may retry it elsewhere.
@@ -684,12 +706,57 @@ impl Server {
                 drop(permit);
             });
             Ok(())
-        });
-        let (handle, task) = driver::spawn(io, conn, Some(on_stream), self.inner.max_age);
-        set.spawn(async move {
-            let _ = task.await;
-        });
-        handle
+        })
+    }
+}
+
+/// The drivers of a server's open connections, for shutdown.
+#[derive(Default)]
+struct Registry {
+    handles: std::sync::Mutex<Vec<Handle>>,
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Handle>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lists a new connection; one that comes up while the server shuts
+    /// down is told to shut down at once.
+    fn add(&self, handle: Handle) {
+        let mut handles = self.lock();
+        if self
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            handle.send(Command::Shutdown);
+        }
+        handles.push(handle);
+    }
+
+    fn forget_closed(&self) {
+        self.lock().retain(|h| !h.is_closed());
+    }
+
+    /// Graceful shutdown of every connection: GOAWAY, calls finish.
+    fn shut_down(&self) {
+        let handles = self.lock();
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
+        for handle in handles.iter() {
+            handle.send(Command::Shutdown);
+        }
+    }
+
+    /// The grace period is over: close what is left.
+    fn close_all(&self) {
+        for handle in self.lock().iter() {
+            handle.send(Command::Close {
+                reason: Reason::NO_ERROR,
+                detail: "server shut down: grace period over",
+            });
+        }
     }
 }
 

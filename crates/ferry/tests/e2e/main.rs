@@ -9,6 +9,7 @@ mod hostile;
 mod http;
 mod interceptors;
 mod lifecycle;
+mod native;
 mod python;
 mod support;
 mod tls;
