@@ -454,8 +454,10 @@ impl Channel {
         if self.inner.endpoint.native {
             let config = NativeConfig {
                 max_body: u32::try_from(self.inner.max_recv_message_size).unwrap_or(u32::MAX),
+                handshake: self.inner.conn.handshake_timeout,
                 ..NativeConfig::default()
-            };
+            }
+            .with_keepalive(self.inner.conn.keepalive);
             return native::spawn_client(io, config).0;
         }
         let conn = Connection::new(

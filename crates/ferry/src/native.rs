@@ -54,10 +54,25 @@ pub(crate) struct NativeConfig {
     pub(crate) max_body: u32,
     pub(crate) initial_credit: u32,
     pub(crate) max_calls: u32,
+    /// A HEARTBEAT goes out after this long without hearing the peer.
     pub(crate) heartbeat: Duration,
+    /// The peer is gone when nothing arrives this long after a HEARTBEAT.
+    pub(crate) heartbeat_timeout: Duration,
     pub(crate) max_meta: u32,
     /// How long the peer has to send its HELLO.
     pub(crate) handshake: Duration,
+}
+
+impl NativeConfig {
+    /// Heartbeats on the keepalive schedule of an HTTP/2 configuration, so
+    /// `keepalive(interval, timeout)` means the same on both protocols.
+    pub(crate) fn with_keepalive(mut self, keepalive: Option<ferry_wire::conn::Keepalive>) -> Self {
+        if let Some(k) = keepalive {
+            self.heartbeat = k.interval;
+            self.heartbeat_timeout = k.timeout;
+        }
+        self
+    }
 }
 
 impl Default for NativeConfig {
@@ -67,6 +82,7 @@ impl Default for NativeConfig {
             initial_credit: 1 << 20,
             max_calls: 1000,
             heartbeat: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(30),
             max_meta: ferry_wire::native::DEFAULT_MAX_META,
             handshake: Duration::from_secs(10),
         }
@@ -381,10 +397,9 @@ impl Driver {
     // ----- timers -------------------------------------------------------
 
     fn next_timer(&self) -> Instant {
-        let beat = self.config.heartbeat;
         let mut wake = match self.heartbeat_sent {
-            None => self.last_heard + beat,
-            Some(_) => self.last_heard + beat * 3,
+            None => self.last_heard + self.config.heartbeat,
+            Some(sent) => sent + self.config.heartbeat_timeout,
         };
         if let Some(Drain::Noticed(at)) = self.drain {
             wake = wake.min(at);
@@ -407,15 +422,18 @@ impl Driver {
             self.write(Frame::goaway(last, false));
             self.drain = Some(Drain::Final);
         }
-        let beat = self.config.heartbeat;
-        if now >= self.last_heard + beat * 3 {
-            self.close(ConnectionError::library(
-                Reason::NO_ERROR,
-                "heartbeat timeout: the peer stopped answering",
-            ));
-        } else if now >= self.last_heard + beat && self.heartbeat_sent.is_none() {
-            self.heartbeat_sent = Some(now);
-            self.write(Frame::heartbeat(1, false));
+        match self.heartbeat_sent {
+            Some(sent) if now >= sent + self.config.heartbeat_timeout => {
+                self.close(ConnectionError::library(
+                    Reason::NO_ERROR,
+                    "heartbeat timeout: the peer stopped answering",
+                ));
+            }
+            None if now >= self.last_heard + self.config.heartbeat => {
+                self.heartbeat_sent = Some(now);
+                self.write(Frame::heartbeat(1, false));
+            }
+            _ => {}
         }
     }
 

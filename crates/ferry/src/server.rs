@@ -477,8 +477,10 @@ impl ServerBuilder {
         let native = NativeConfig {
             max_body: u32::try_from(self.max_recv_message_size).unwrap_or(u32::MAX),
             max_calls: self.conn.max_concurrent_streams,
+            handshake: self.conn.handshake_timeout,
             ..NativeConfig::default()
-        };
+        }
+        .with_keepalive(self.conn.keepalive);
         Ok(Server {
             inner: Arc::new(Inner {
                 max_age: self.max_age,

@@ -410,3 +410,134 @@ async fn the_server_speaks_native_frames_on_the_wire() {
     drop(sock);
     server.stop().await;
 }
+
+/// A TCP proxy that can stop forwarding while keeping both connections
+/// open: a peer that is still connected but no longer answers.
+struct FreezingProxy {
+    addr: std::net::SocketAddr,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FreezingProxy {
+    async fn start(target: std::net::SocketAddr) -> FreezingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let flag = frozen.clone();
+        let task = tokio::spawn(async move {
+            let mut pipes = tokio::task::JoinSet::new();
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                for (mut from, mut to) in [
+                    (
+                        Box::new(ri) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                        Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                    ),
+                    (Box::new(ro), Box::new(wi)),
+                ] {
+                    let flag = flag.clone();
+                    pipes.spawn(async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let Ok(n) = from.read(&mut buf).await else {
+                                break;
+                            };
+                            if n == 0 {
+                                break;
+                            }
+                            if flag.load(Ordering::SeqCst) {
+                                // Swallow everything from now on.
+                                continue;
+                            }
+                            if to.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        FreezingProxy { addr, frozen, task }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_find_a_peer_that_stopped_answering() {
+    let server = Running::start_with(
+        ferry::Server::builder().keepalive(Duration::from_millis(200), Duration::from_millis(300)),
+    )
+    .await;
+    let proxy = FreezingProxy::start(server.addr).await;
+    let channel = Channel::builder(&format!("ferry://{}", proxy.addr))
+        .unwrap()
+        .keepalive(Duration::from_millis(200), Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+
+    // Heartbeats on an idle connection are invisible to calls.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("alive")), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "alive");
+
+    let mut stream = channel
+        .server_streaming(
+            &path("ServerStream"),
+            Request::new(Msg {
+                count: 100_000,
+                sleep_ms: 1_000,
+                ..msg("hb")
+            }),
+            codec(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    proxy.freeze();
+    let started = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended cleanly"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the client notices within its heartbeat timeout");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The server noticed too and cancelled the handler.
+    let probe = server.probe.clone();
+    for _ in 0..500 {
+        if probe.cancelled.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(probe.cancelled.load(Ordering::SeqCst), 1, "{probe:?}");
+    drop((stream, channel, proxy));
+    server.stop().await;
+}
