@@ -36,6 +36,7 @@ mod driver;
 pub mod interceptor;
 mod message;
 mod native;
+mod routes;
 pub mod server;
 mod sniff;
 mod status;

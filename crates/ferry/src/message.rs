@@ -130,6 +130,20 @@ impl<T> Request<T> {
         }
     }
 
+    /// Calls the implementation of the service exported under `name`
+    /// (`ServerBuilder::add_named_service`) instead of the default one. It
+    /// travels in the `ferry-implementation` metadata key.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid ASCII metadata value.
+    pub fn with_implementation(mut self, name: &str) -> Request<T> {
+        self.metadata
+            .insert(crate::server::IMPLEMENTATION_KEY, name)
+            .expect("an implementation name is a valid ASCII metadata value");
+        self
+    }
+
     /// Replaces the message, keeping metadata and deadline.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
         Request {

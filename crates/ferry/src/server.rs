@@ -15,7 +15,6 @@
 //! deadline the client sent passes (the stream is then reset with CANCEL;
 //! the client reports DEADLINE_EXCEEDED by its own clock).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -42,6 +41,8 @@ use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::native::{self, NativeConfig};
+pub use crate::routes::{IMPLEMENTATION_KEY, ServiceLimit};
+use crate::routes::{Route, Routes};
 use crate::sniff;
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
@@ -346,7 +347,7 @@ async fn respond_stream<C, S>(
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     max_age: Option<MaxAge>,
-    services: HashMap<String, Arc<dyn Service>>,
+    routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
@@ -360,16 +361,40 @@ pub struct ServerBuilder {
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("services", &self.routes.names())
             .finish()
     }
 }
 
 impl ServerBuilder {
-    /// Adds a service; calls to `/name/...` go to it.
+    /// Adds a service; calls to `/name/...` go to it (those that name no
+    /// implementation, see [`ServerBuilder::add_named_service`]).
     pub fn add_service(mut self, service: impl Service) -> ServerBuilder {
-        self.services
-            .insert(service.name().to_owned(), Arc::new(service));
+        self.routes.add(None, Arc::new(service));
+        self
+    }
+
+    /// Exports another implementation of a service under a name of its
+    /// own: calls that carry that name in the `ferry-implementation`
+    /// metadata key (`Request::with_implementation`) go to it. A call
+    /// naming an implementation the server does not have gets UNIMPLEMENTED
+    /// with a message naming it.
+    pub fn add_named_service(
+        mut self,
+        implementation: &str,
+        service: impl Service,
+    ) -> ServerBuilder {
+        self.routes.add(Some(implementation), Arc::new(service));
+        self
+    }
+
+    /// Limits the calls of one service (all its implementations together)
+    /// running at once, so a slow service cannot take every worker from
+    /// the others. Past the limit, calls wait in a queue of
+    /// `limit.queue` places (until their deadline), and past that they are
+    /// refused at once with RESOURCE_EXHAUSTED.
+    pub fn limit_service(mut self, service: &str, limit: ServiceLimit) -> ServerBuilder {
+        self.routes.limit(service, limit);
         self
     }
 
@@ -488,7 +513,7 @@ impl ServerBuilder {
                 interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
                 accept_compressed: self.accept_compressed,
-                services: self.services,
+                routes: self.routes,
                 conn: self.conn,
                 calls: Arc::new(Semaphore::new(self.max_concurrent_calls)),
                 max_recv_message_size: self.max_recv_message_size,
@@ -501,7 +526,7 @@ impl ServerBuilder {
 
 struct Inner {
     max_age: Option<MaxAge>,
-    services: HashMap<String, Arc<dyn Service>>,
+    routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
     accept_compressed: EncodingSet,
@@ -522,7 +547,7 @@ pub struct Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("services", &self.inner.services.keys().collect::<Vec<_>>())
+            .field("services", &self.inner.routes.names())
             .finish()
     }
 }
@@ -537,7 +562,7 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             max_age: None,
-            services: HashMap::new(),
+            routes: Routes::default(),
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
             accept_compressed: EncodingSet::all(),
@@ -854,10 +879,29 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         }
     }
     let deadline = head.timeout().map(|t| Instant::now() + t);
-    let Some(service) = inner.services.get(head.service()).cloned() else {
-        let status = Status::unimplemented(format!("unknown service {}", head.service()));
-        sink.finish(status);
-        return;
+    let implementation = head
+        .metadata()
+        .get(IMPLEMENTATION_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let Route { service, limit } = match inner
+        .routes
+        .route(head.service(), implementation.as_deref())
+    {
+        Ok(route) => route,
+        Err(status) => return sink.finish(status),
+    };
+    let mut cancelled = cancelled;
+    // Held while the handler runs: the service's concurrency limit.
+    let _turn = match limit {
+        None => None,
+        Some(limit) => tokio::select! {
+            turn = limit.acquire(deadline) => match turn {
+                Ok(permit) => Some(permit),
+                Err(status) => return sink.finish(status),
+            },
+            _ = &mut cancelled => return,
+        },
     };
     let call = ServerCall {
         head,
@@ -876,7 +920,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
     // stream with CANCEL: the client gave up or its deadline passed.
     tokio::select! {
         () = handler => {}
-        _ = cancelled => {}
+        _ = &mut cancelled => {}
         () = expired => {}
     }
 }

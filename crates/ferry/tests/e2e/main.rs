@@ -8,6 +8,7 @@ mod grpcio;
 mod hostile;
 mod http;
 mod interceptors;
+mod isolation;
 mod lifecycle;
 mod native;
 mod python;

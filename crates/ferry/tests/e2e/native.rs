@@ -445,10 +445,7 @@ impl FreezingProxy {
                     let flag = flag.clone();
                     pipes.spawn(async move {
                         let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let Ok(n) = from.read(&mut buf).await else {
-                                break;
-                            };
+                        while let Ok(n) = from.read(&mut buf).await {
                             if n == 0 {
                                 break;
                             }
