@@ -44,6 +44,7 @@ use crate::native::{self, NativeConfig};
 pub use crate::routes::{IMPLEMENTATION_KEY, ServiceLimit};
 use crate::routes::{Route, Routes};
 use crate::sniff;
+use crate::status::ERROR_SOURCE_KEY;
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
 
@@ -95,7 +96,7 @@ impl ServerCall {
             self.method(),
             self.service()
         ));
-        self.sink.finish(status);
+        self.sink.finish(status.framework());
     }
 
     /// Splits the call into its request metadata, the request stream
@@ -161,6 +162,11 @@ impl ResponseSink {
         let id = self.send.id;
         let mut trailers = Trailers::new(status.to_wire());
         *trailers.metadata_mut() = status.metadata().clone();
+        if status.is_framework_error() && !status.is_ok() {
+            let _ = trailers
+                .metadata_mut()
+                .insert(ERROR_SOURCE_KEY, "framework");
+        }
         if !self.headers_sent {
             // Trailers-Only: what interceptors added goes out here.
             trailers
@@ -203,7 +209,7 @@ async fn single_request<C: Codec>(
     match one_request(&mut requests).await {
         Ok(message) => Some((Request::from_parts(metadata, message, deadline), sink)),
         Err(status) => {
-            sink.finish(status);
+            sink.finish(status.framework());
             None
         }
     }
@@ -303,7 +309,7 @@ async fn respond_one<C: Codec>(
             };
             match sent {
                 Ok(()) => sink.finish(Status::ok()),
-                Err(status) => sink.finish(status),
+                Err(status) => sink.finish(status.framework()),
             }
         }
         Err(status) => sink.finish(status),
@@ -335,7 +341,7 @@ async fn respond_stream<C, S>(
                     Err(status) => Err(status),
                 };
                 if let Err(status) = sent {
-                    return sink.finish(status);
+                    return sink.finish(status.framework());
                 }
             }
             Err(status) => return sink.finish(status),
@@ -889,7 +895,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         .route(head.service(), implementation.as_deref())
     {
         Ok(route) => route,
-        Err(status) => return sink.finish(status),
+        Err(status) => return sink.finish(status.framework()),
     };
     let mut cancelled = cancelled;
     // Held while the handler runs: the service's concurrency limit.
@@ -898,7 +904,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         Some(limit) => tokio::select! {
             turn = limit.acquire(deadline) => match turn {
                 Ok(permit) => Some(permit),
-                Err(status) => return sink.finish(status),
+                Err(status) => return sink.finish(status.framework()),
             },
             _ = &mut cancelled => return,
         },

@@ -204,3 +204,63 @@ async fn a_slow_service_at_its_limit_does_not_delay_another() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn framework_errors_are_told_apart_from_handler_errors() {
+    let open = Running::start().await;
+    for uri in uris(&open) {
+        let channel = Channel::connect(&uri).await.unwrap();
+        // A handler's own error, even with a code the framework also uses.
+        let failing = Msg {
+            fail_code: Code::Unavailable as i32,
+            ..msg("business")
+        };
+        let status = channel
+            .unary(&path("Unary"), Request::new(failing), codec())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.is_framework_error(), "{uri}: {status:?}");
+        assert!(status.metadata().get("ferry-error-source").is_none());
+
+        let status = channel
+            .unary(&path("Missing"), Request::new(msg("?")), codec())
+            .await
+            .unwrap_err();
+        assert!(status.is_framework_error(), "{uri}: {status:?}");
+
+        let slow = Msg {
+            sleep_ms: 5_000,
+            ..msg("slow")
+        };
+        let status = channel
+            .unary(
+                &path("Unary"),
+                Request::new(slow).with_timeout(Duration::from_millis(100)),
+                codec(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert!(status.is_framework_error(), "{uri}: {status:?}");
+    }
+    open.stop().await;
+    let server = Running::start_with(ferry::Server::builder().limit_service(
+        "test.Echo",
+        ServiceLimit {
+            max_concurrent_calls: 0,
+            queue: 0,
+        },
+    ))
+    .await;
+    for uri in uris(&server) {
+        let channel = Channel::connect(&uri).await.unwrap();
+        let status = channel
+            .unary(&path("Unary"), Request::new(msg("x")), codec())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{uri}");
+        assert!(status.is_framework_error(), "{uri}: {status:?}");
+    }
+    server.stop().await;
+}
