@@ -27,7 +27,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_compressed};
-use crate::codec::{Codec, decoder};
+use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
@@ -712,6 +712,63 @@ impl Channel {
             .with_pump(pump);
         let headers = Metadata::new();
         Ok(Response::from_parts(headers, streaming))
+    }
+
+    /// A one-way call: the request goes out and nobody waits for a reply.
+    /// It returns once the request is handed to the connection; the server
+    /// runs the handler and its answer is dropped.
+    ///
+    /// Over the native protocol the request carries the ONE_WAY flag and
+    /// the server sends nothing back. Over gRPC it is an ordinary unary
+    /// call whose response a background task reads and discards, so the
+    /// server's handler runs to the end rather than being cancelled.
+    pub async fn one_way<C: Codec>(
+        &self,
+        path: &str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<(), Status> {
+        let (mut setup, message) = self.setup(path, request).await?;
+        let body = encode_single(&codec, &message, setup.encoding)?;
+        let native = self.inner.endpoint.native;
+        if native {
+            let _ = setup.metadata.insert(native::ONE_WAY_MARK, "1");
+        }
+        let call = async {
+            let (recv, send, guard) = self
+                .open(
+                    path,
+                    &setup.metadata,
+                    setup.deadline,
+                    setup.wait,
+                    setup.encoding,
+                )
+                .await?;
+            send.handle.send(Command::Data {
+                id: send.id,
+                data: body,
+                end_stream: true,
+                ready: None,
+            });
+            let mut replies = Streaming::new(recv, decoder(&BytesCodec), Some(guard));
+            if native {
+                // The driver ends the call once the request is written.
+                while replies.message().await?.is_some() {}
+            } else {
+                let deadline = setup.deadline;
+                tokio::spawn(async move {
+                    let drain = async { while let Ok(Some(_)) = replies.message().await {} };
+                    match deadline {
+                        Some(d) => {
+                            let _ = tokio::time::timeout_at(d, drain).await;
+                        }
+                        None => drain.await,
+                    }
+                });
+            }
+            Ok(())
+        };
+        with_deadline(setup.deadline, call).await
     }
 }
 

@@ -35,6 +35,10 @@ use tokio::time::Instant;
 
 use crate::driver::{Command, Handle, Incoming, OnStream, Shared, StreamEvent};
 
+/// The request metadata key by which a client call asks to go out one-way
+/// (the ONE_WAY flag); it never reaches the wire as metadata.
+pub(crate) const ONE_WAY_MARK: &str = "ferry-one-way";
+
 /// Output waiting to be written before the driver stops reading.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// Bytes read from the socket at a time.
@@ -507,10 +511,17 @@ impl Driver {
         self.next_id += 1;
         let mut call = Call::new(events, self.peer.initial_credit);
         let meta = request_meta(&headers);
+        call.one_way = headers.iter().any(|f| f.name == ONE_WAY_MARK);
+        // A one-way call hears nothing back.
+        call.recv_end = call.one_way;
         if end_stream {
             call.sent_end = true;
+            let mut flags = Flags::END_STREAM;
+            if call.one_way {
+                flags = flags | Flags::ONE_WAY;
+            }
             let frame = Frame {
-                flags: Flags::END_STREAM,
+                flags,
                 meta: meta.to_bytes(),
                 ..Frame::new(Kind::Request, u64::from(id))
             };
@@ -528,12 +539,18 @@ impl Driver {
 
     /// Sends a call's pending metadata in a frame of its own.
     fn flush_meta(&mut self, id: u32) {
+        let kind = self.kind_out();
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         if let Some(meta) = call.pending_meta.take() {
-            let kind = self.kind_out();
+            let flags = if call.one_way {
+                Flags::ONE_WAY
+            } else {
+                Flags::empty()
+            };
             let frame = Frame {
+                flags,
                 meta: meta.to_bytes(),
                 ..Frame::new(kind, u64::from(id))
             };
@@ -638,7 +655,7 @@ impl Driver {
                 }),
             }
         }
-        if call.one_way {
+        if call.one_way && self.side == Side::Server {
             // The client wants nothing back.
             call.queued.clear();
         }
@@ -693,6 +710,17 @@ impl Driver {
             && let Some(ready) = call.ready.take()
         {
             let _ = ready.send(());
+        }
+        if self.side == Side::Client && call.one_way && call.sent_end && call.queued.is_empty() {
+            // A one-way request is out: the call is over for the client.
+            let mut fields = response_start();
+            fields.push(HeaderField::from_static("grpc-status", "0"));
+            let _ = call.events.send(StreamEvent::Headers {
+                headers: fields,
+                end_stream: true,
+            });
+            self.calls.remove(&id);
+            return;
         }
         if call.done() {
             self.calls.remove(&id);
@@ -1312,6 +1340,7 @@ fn is_reserved(name: &[u8]) -> bool {
                 | b"grpc-accept-encoding"
                 | b"grpc-status"
                 | b"grpc-message"
+                | b"ferry-one-way"
         )
 }
 

@@ -264,3 +264,81 @@ async fn framework_errors_are_told_apart_from_handler_errors() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn one_way_calls_return_before_the_handler_finishes() {
+    use std::sync::atomic::Ordering;
+    let server = Running::start().await;
+    for (i, uri) in uris(&server).into_iter().enumerate() {
+        let channel = Channel::connect(&uri).await.unwrap();
+        let slow = Msg {
+            sleep_ms: 1_500,
+            ..msg("fire and forget")
+        };
+        channel
+            .one_way(&path("Unary"), Request::new(slow), codec())
+            .await
+            .unwrap();
+        let probe = server.probe.clone();
+        // Returned while the handler still runs (or has not even started).
+        assert_eq!(probe.finished.load(Ordering::SeqCst), i, "{uri}");
+        for _ in 0..500 {
+            if probe.finished.load(Ordering::SeqCst) == i + 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            probe.finished.load(Ordering::SeqCst),
+            i + 1,
+            "{uri}: the handler ran to the end"
+        );
+        assert_eq!(probe.cancelled.load(Ordering::SeqCst), 0, "{uri}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_one_way_native_call_gets_no_frame_back() {
+    use bytes::BytesMut;
+    use ferry_wire::native::{Flags, Frame, FrameDecoder, Kind, Meta};
+    use prost::Message as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = Running::start().await;
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut out = BytesMut::new();
+    Frame::new(Kind::Hello, 0).encode(&mut out);
+    let meta = Meta {
+        service: Some("test.Echo".into()),
+        method: Some("Unary".into()),
+        ..Meta::default()
+    };
+    Frame {
+        flags: Flags::MESSAGE | Flags::END_STREAM | Flags::ONE_WAY,
+        meta: meta.to_bytes(),
+        body: msg("quiet").encode_to_vec().into(),
+        ..Frame::new(Kind::Request, 1)
+    }
+    .encode(&mut out);
+    sock.write_all(&out).await.unwrap();
+    let probe = server.probe.clone();
+    for _ in 0..500 {
+        if probe.finished.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(probe.finished.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // After the handler finished, only the server's HELLO has come back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut buf = BytesMut::new();
+    let _ = tokio::time::timeout(Duration::from_millis(300), sock.read_buf(&mut buf)).await;
+    let mut frames = Vec::new();
+    while let Some(frame) = FrameDecoder::new().decode(&mut buf).unwrap() {
+        frames.push(frame.kind);
+    }
+    assert_eq!(frames, [Kind::Hello]);
+    drop(sock);
+    server.stop().await;
+}
