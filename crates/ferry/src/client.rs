@@ -287,7 +287,8 @@ impl ChannelBuilder {
 
     /// Speaks Ferry's native protocol (`docs/native-protocol.md`) instead
     /// of gRPC over HTTP/2: the same calls, cheaper on the wire, to Ferry
-    /// servers only. A `ferry://host:port` URI chooses it too.
+    /// servers only. A `ferry://host:port` URI chooses it too; with an
+    /// `https://` URI and TLS it goes over TLS with ALPN `ferry/1`.
     pub fn native_protocol(mut self, yes: bool) -> ChannelBuilder {
         self.endpoint.native = yes;
         self
@@ -296,6 +297,13 @@ impl ChannelBuilder {
     /// The channel; it connects on its first call.
     pub fn connect_lazy(self) -> Result<Channel, Status> {
         let tls = match (self.endpoint.scheme, &self.tls) {
+            (Scheme::Https, Some(config)) if self.endpoint.native => Some(
+                config
+                    .clone()
+                    .native()
+                    .connector()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
             (Scheme::Https, Some(config)) => Some(
                 config
                     .connector()

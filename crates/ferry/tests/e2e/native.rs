@@ -538,3 +538,62 @@ async fn heartbeats_find_a_peer_that_stopped_answering() {
     drop((stream, channel, proxy));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn native_over_tls_beside_grpc_over_tls() {
+    use ferry::tls::{ClientTlsConfig, ServerTlsConfig};
+
+    use crate::certs::pki;
+
+    let server = Running::start_with(
+        ferry::Server::builder().tls(ServerTlsConfig::new(pki().server_identity())),
+    )
+    .await;
+    let uri = format!("https://localhost:{}", server.addr.port());
+    let native = Channel::builder(&uri)
+        .unwrap()
+        .tls(ClientTlsConfig::new(pki().roots()))
+        .native_protocol(true)
+        .connect()
+        .await
+        .unwrap();
+    let grpc = Channel::builder(&uri)
+        .unwrap()
+        .tls(ClientTlsConfig::new(pki().roots()))
+        .connect()
+        .await
+        .unwrap();
+    for channel in [&native, &grpc] {
+        let reply = channel
+            .unary(&path("Unary"), Request::new(msg("sealed")), codec())
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().text, "sealed");
+    }
+    drop((native, grpc));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_native_peer_that_never_says_hello_is_closed() {
+    let config = ferry_wire::conn::Config {
+        handshake_timeout: Duration::from_millis(300),
+        ..ferry_wire::conn::Config::default()
+    };
+    let server = Running::start_with(ferry::Server::builder().connection_config(config)).await;
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The magic decides the protocol; then nothing more.
+    sock.write_all(&[0xFE, 0x52]).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server closes the silent connection");
+    // A connection that never sends a byte is closed as well.
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the server closes the connection that said nothing"
+    );
+    drop((sock, silent));
+    server.stop().await;
+}
