@@ -67,6 +67,15 @@ fn docs(comments: &Comments, indent: u8, buf: &mut String) {
     attached.append_with_indent(indent, buf);
 }
 
+/// The service's own comments, then a blank doc line before what the
+/// generator adds.
+fn service_docs(service: &Service, buf: &mut String) {
+    docs(&service.comments, 0, buf);
+    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
+        buf.push_str("///\n");
+    }
+}
+
 fn deprecated(method: &Method) -> &'static str {
     if method.options.deprecated() {
         "#[deprecated]\n"
@@ -89,10 +98,7 @@ fn server(service: &Service, buf: &mut String) {
     let _ = writeln!(buf, "pub mod {module} {{");
     buf.push_str("use ::ferry::codegen as __ferry;\n\n");
 
-    docs(&service.comments, 0, buf);
-    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
-        buf.push_str("///\n");
-    }
+    service_docs(service, buf);
     let _ = writeln!(
         buf,
         "/// Every method has a default body that answers UNIMPLEMENTED, so an \
@@ -185,10 +191,7 @@ fn client(
     );
     let _ = writeln!(buf, "pub mod {module} {{");
     buf.push_str("use ::ferry::codegen as __ferry;\n\n");
-    docs(&service.comments, 0, buf);
-    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
-        buf.push_str("///\n");
-    }
+    service_docs(service, buf);
     let _ = writeln!(
         buf,
         "/// Calls `{full}` over a [`ferry::Channel`]. Cheap to clone: clones share the \

@@ -301,26 +301,12 @@ async fn one_way_calls_return_before_the_handler_finishes() {
 #[tokio::test]
 async fn a_one_way_native_call_gets_no_frame_back() {
     use bytes::BytesMut;
-    use ferry_wire::native::{Flags, Frame, FrameDecoder, Kind, Meta};
-    use prost::Message as _;
+    use ferry_wire::native::{Flags, FrameDecoder, Kind};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let server = Running::start().await;
     let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let mut out = BytesMut::new();
-    Frame::new(Kind::Hello, 0).encode(&mut out);
-    let meta = Meta {
-        service: Some("test.Echo".into()),
-        method: Some("Unary".into()),
-        ..Meta::default()
-    };
-    Frame {
-        flags: Flags::MESSAGE | Flags::END_STREAM | Flags::ONE_WAY,
-        meta: meta.to_bytes(),
-        body: msg("quiet").encode_to_vec().into(),
-        ..Frame::new(Kind::Request, 1)
-    }
-    .encode(&mut out);
+    let out = crate::native::raw_unary("quiet", Flags::ONE_WAY);
     sock.write_all(&out).await.unwrap();
     let probe = server.probe.clone();
     for _ in 0..500 {

@@ -355,6 +355,29 @@ async fn garbage_after_the_native_magic_closes_the_connection() {
     server.stop().await;
 }
 
+/// A native client's first bytes, written by hand: HELLO, then a unary
+/// `test.Echo/Unary` request carrying `text` with `flags` added.
+pub(crate) fn raw_unary(text: &str, flags: ferry_wire::native::Flags) -> bytes::BytesMut {
+    use ferry_wire::native::{Flags, Frame, Kind, Meta};
+    use prost::Message as _;
+
+    let mut out = bytes::BytesMut::new();
+    Frame::new(Kind::Hello, 0).encode(&mut out);
+    let meta = Meta {
+        service: Some("test.Echo".into()),
+        method: Some("Unary".into()),
+        ..Meta::default()
+    };
+    Frame {
+        flags: Flags::MESSAGE | Flags::END_STREAM | flags,
+        meta: meta.to_bytes(),
+        body: msg(text).encode_to_vec().into(),
+        ..Frame::new(Kind::Request, 1)
+    }
+    .encode(&mut out);
+    out
+}
+
 #[tokio::test]
 async fn the_server_speaks_native_frames_on_the_wire() {
     use bytes::BytesMut;
@@ -363,20 +386,7 @@ async fn the_server_speaks_native_frames_on_the_wire() {
 
     let server = Running::start().await;
     let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let mut out = BytesMut::new();
-    Frame::new(Kind::Hello, 0).encode(&mut out);
-    let meta = Meta {
-        service: Some("test.Echo".into()),
-        method: Some("Unary".into()),
-        ..Meta::default()
-    };
-    Frame {
-        flags: Flags::MESSAGE | Flags::END_STREAM,
-        meta: meta.to_bytes(),
-        body: msg("raw").encode_to_vec().into(),
-        ..Frame::new(Kind::Request, 1)
-    }
-    .encode(&mut out);
+    let out = raw_unary("raw", Flags::empty());
     sock.write_all(&out).await.unwrap();
 
     let decoder = FrameDecoder::new();
