@@ -38,7 +38,9 @@ struct Args {
     /// Print the reply piece by piece as it is generated (StreamingChat).
     #[arg(long)]
     stream: bool,
-    /// The server: `http://host:port`, or just `host:port`.
+    /// The server: `http://host:port` (gRPC), `ferry://host:port` (Ferry's
+    /// native protocol, on the same port of a Ferry server), or just
+    /// `host:port`.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     addr: String,
 }

@@ -139,3 +139,33 @@ async fn python_server_answers_every_client_exactly() {
     crate::support::python();
     every_client_gets_the_exact_reply(Peer::Python).await;
 }
+
+/// The same generated client over Ferry's native protocol, on the same
+/// port: the same replies, unary and streamed.
+#[tokio::test]
+async fn the_native_protocol_gets_the_same_replies() {
+    use ferry_chat::aihub::chat_hub_client::ChatHubClient;
+
+    let server = Server::start(Peer::Rust, Corpus::Default, 0).await;
+    let native = server.url().replacen("http://", "ferry://", 1);
+    let client = bounded("connect", ChatHubClient::connect(&native))
+        .await
+        .unwrap_or_else(|e| panic!("connect over the native protocol: {e}{}", server.log()));
+    for request in requests() {
+        let pieces = expected_pieces(Corpus::Default, &request);
+        let unary = bounded("Chat", client.chat(request.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("Chat: {e}{}", server.log()))
+            .into_inner();
+        assert_eq!(unary.response, pieces.concat());
+        let mut stream = bounded("StreamingChat", client.streaming_chat(request))
+            .await
+            .unwrap_or_else(|e| panic!("StreamingChat: {e}{}", server.log()))
+            .into_inner();
+        let mut streamed = Vec::new();
+        while let Some(piece) = bounded("a piece", stream.message()).await.expect("a piece") {
+            streamed.push(piece.response);
+        }
+        assert_eq!(streamed, pieces);
+    }
+}
