@@ -12,3 +12,4 @@ mod lifecycle;
 mod python;
 mod support;
 mod tls;
+mod trailers;
