@@ -857,7 +857,11 @@ async fn read_unary_body<C: Codec>(
         ));
     }
     let message = codec.decode(first)?;
-    Ok(Response::from_parts(headers, message))
+    let mut response = Response::from_parts(headers, message);
+    if let Some(status) = recv.outcome() {
+        *response.trailers_mut() = status.metadata().clone();
+    }
+    Ok(response)
 }
 
 /// Feeds a request stream into a stream's sending half, with backpressure.

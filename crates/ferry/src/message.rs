@@ -157,12 +157,14 @@ impl<T> Request<T> {
     }
 }
 
-/// A response: its message (or stream of messages) and metadata (sent as
-/// response headers).
+/// A response: its message (or stream of messages), metadata (sent as
+/// response headers) and trailing metadata (sent with the OK status that
+/// ends the call; an error `Status` carries its own).
 #[derive(Debug)]
 pub struct Response<T> {
     metadata: Metadata,
     message: T,
+    trailers: Metadata,
 }
 
 impl<T> Response<T> {
@@ -171,6 +173,7 @@ impl<T> Response<T> {
         Response {
             metadata: Metadata::new(),
             message,
+            trailers: Metadata::new(),
         }
     }
 
@@ -190,6 +193,19 @@ impl<T> Response<T> {
         &mut self.metadata
     }
 
+    /// The trailing metadata. On a server, sent with the OK status that
+    /// ends the call. On a client, what the server sent with its status:
+    /// filled in for unary and client-streaming calls (a streaming
+    /// response's trailers come from [`Streaming::trailers`](crate::Streaming::trailers)).
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Mutable trailing metadata.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailers
+    }
+
     /// The message.
     pub fn get_ref(&self) -> &T {
         &self.message
@@ -205,12 +221,16 @@ impl<T> Response<T> {
         self.message
     }
 
-    /// Splits into metadata and message.
+    /// Splits into metadata and message (the trailers are dropped).
     pub fn into_parts(self) -> (Metadata, T) {
         (self.metadata, self.message)
     }
 
     pub(crate) fn from_parts(metadata: Metadata, message: T) -> Response<T> {
-        Response { metadata, message }
+        Response {
+            metadata,
+            message,
+            trailers: Metadata::new(),
+        }
     }
 }

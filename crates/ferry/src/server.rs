@@ -297,7 +297,8 @@ async fn respond_one<C: Codec>(
     result: Result<Response<C::Encode>, Status>,
 ) {
     match result {
-        Ok(response) => {
+        Ok(mut response) => {
+            let trailers = std::mem::take(response.trailers_mut());
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
             let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
@@ -308,7 +309,7 @@ async fn respond_one<C: Codec>(
                 Err(status) => Err(status),
             };
             match sent {
-                Ok(()) => sink.finish(Status::ok()),
+                Ok(()) => sink.finish(Status::ok().with_metadata(trailers)),
                 Err(status) => sink.finish(status.framework()),
             }
         }
@@ -324,8 +325,12 @@ async fn respond_stream<C, S>(
     C: Codec,
     S: Stream<Item = Result<C::Encode, Status>> + Send,
 {
-    let (metadata, stream) = match result {
-        Ok(response) => response.into_parts(),
+    let (metadata, stream, trailers) = match result {
+        Ok(mut response) => {
+            let trailers = std::mem::take(response.trailers_mut());
+            let (metadata, stream) = response.into_parts();
+            (metadata, stream, trailers)
+        }
         Err(status) => return sink.finish(status),
     };
     sink.send_headers(metadata);
@@ -347,7 +352,7 @@ async fn respond_stream<C, S>(
             Err(status) => return sink.finish(status),
         }
     }
-    sink.finish(Status::ok());
+    sink.finish(Status::ok().with_metadata(trailers));
 }
 
 /// Builds a [`Server`].

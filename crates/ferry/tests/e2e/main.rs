@@ -14,3 +14,4 @@ mod native;
 mod python;
 mod support;
 mod tls;
+mod trailers;
