@@ -406,13 +406,20 @@ impl Connection {
         if d.payload.is_empty() && !d.end_stream && !self.buckets.empty_frames.take(now) {
             return Err(calm("too many empty frames"));
         }
-        // The connection window counts every DATA frame, whatever its stream.
+        // The connection window counts every DATA frame, whatever its stream,
+        // and is given back on arrival: what the application holds is bounded
+        // per stream by the stream windows. Tying the connection window to
+        // the application too deadlocks as soon as several streams each hold
+        // part of a message that they release only once it is whole: the
+        // connection window runs out and no message can complete (grpc-go
+        // also credits the connection on arrival).
         if self.conn_recv.recv(len).is_err() {
             return Err(conn_err(
                 Reason::FLOW_CONTROL_ERROR,
                 "DATA exceeds the connection window",
             ));
         }
+        self.release_connection(u64::from(len));
         if len > 0 {
             if let Some(bdp) = self.bdp.as_mut() {
                 if bdp.on_data(len, now) {
@@ -424,7 +431,6 @@ impl Connection {
             }
         }
         let Some(stream) = self.streams.get_mut(&id) else {
-            self.release_connection(u64::from(len));
             if self.is_idle(id) {
                 return Err(conn_err(
                     Reason::PROTOCOL_ERROR,
@@ -443,7 +449,6 @@ impl Connection {
             None
         };
         if let Some((reason, why)) = problem {
-            self.release_connection(u64::from(len));
             return Err(stream_err(id, reason, why));
         }
         let body = d.payload.len() as u64;
@@ -457,14 +462,13 @@ impl Connection {
             }
             *left -= body;
         }
-        // Padding is ours to give back at once; the payload waits for the
-        // application.
+        // Padding is ours to give back at once; the payload's stream window
+        // waits for the application.
         let padding = u64::from(len) - body;
         if padding > 0 {
             if let Some(increment) = stream.recv.release(padding) {
                 self.queue_window_update(id, increment);
             }
-            self.release_connection(padding);
         }
         self.events.push_back(Event::Data {
             stream_id: id,
