@@ -17,8 +17,13 @@ pub(crate) struct RunResult {
     pub(crate) elapsed: Duration,
     /// Calls (or streamed messages) completed while measuring.
     pub(crate) calls: u64,
+    /// Calls completed during the whole run, warm-up included (for the
+    /// server's CPU time per call, which is measured over the whole run).
+    pub(crate) all_calls: u64,
     /// Message bytes moved while measuring, both directions.
     pub(crate) bytes: u64,
+    /// This process's CPU time while measuring, in seconds.
+    pub(crate) cpu: Option<f64>,
     /// Failed calls by gRPC status code.
     pub(crate) errors: BTreeMap<i32, u64>,
     /// Latency in nanoseconds (streams: the gap between messages).
@@ -97,6 +102,9 @@ impl RunResult {
             "concurrency": self.args.concurrency,
             "elapsed_s": self.seconds(),
             "calls": self.calls,
+            "all_calls": self.all_calls,
+            "client_cpu_s": self.cpu,
+            "client_cpu_us_per_call": self.cpu.filter(|_| self.calls > 0).map(|c| c * 1e6 / self.calls as f64),
             "calls_per_s": self.rate(),
             "bytes": self.bytes,
             "bytes_per_s": self.throughput(),

@@ -126,6 +126,7 @@ pub(crate) async fn run(args: Args) -> Result<RunResult, String> {
     let progress = Progress::start(&args, shared.clone(), started);
     tokio::time::sleep_until(shared.measuring_from).await;
     let (calls0, bytes0) = (shared.calls.load(Relaxed), shared.bytes.load(Relaxed));
+    let cpu0 = process_cpu_seconds();
     let measured_from = Instant::now();
     let mut histograms = Vec::new();
     let measured_until = if args.total.is_some() {
@@ -138,10 +139,15 @@ pub(crate) async fn run(args: Args) -> Result<RunResult, String> {
         Instant::now()
     };
     let (calls1, bytes1) = (shared.calls.load(Relaxed), shared.bytes.load(Relaxed));
+    let cpu = process_cpu_seconds()
+        .zip(cpu0)
+        .map(|(end, start)| end - start);
     shared.stop.store(true, Relaxed);
+    // Workers finish their call in flight; one that hangs is abandoned.
+    let give_up = Instant::now() + Duration::from_secs(10);
     for worker in workers {
         let abort = worker.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(10), worker).await {
+        match tokio::time::timeout_at(give_up, worker).await {
             Ok(Ok(histogram)) => histograms.push(histogram),
             Ok(Err(e)) => return Err(format!("worker failed: {e}")),
             Err(_) => abort.abort(),
@@ -164,10 +170,24 @@ pub(crate) async fn run(args: Args) -> Result<RunResult, String> {
         args,
         elapsed: measured_until - measured_from,
         calls: calls1 - calls0,
+        all_calls: shared.calls.load(Relaxed),
         bytes: bytes1 - bytes0,
+        cpu,
         errors,
         latency: (!latency.is_empty()).then_some(latency),
     })
+}
+
+/// This process's CPU time (user + system, all threads) from
+/// `/proc/self/stat`, in seconds; `None` where there is no procfs.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces: fields are counted after its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux architecture Ferry runs on.
+    Some((utime + stime) / 100.0)
 }
 
 async fn connect_all(args: &Args) -> Result<Vec<Caller>, String> {
@@ -330,7 +350,9 @@ async fn hold_connections(
         args: args.clone(),
         elapsed: started.elapsed(),
         calls: results.iter().filter(|r| r.is_ok()).count() as u64,
+        all_calls: results.len() as u64,
         bytes: 0,
+        cpu: None,
         errors,
         latency: None,
     })
@@ -376,10 +398,12 @@ async fn hold_streams(args: &Args, callers: Vec<Caller>, path: &str) -> Result<R
     drop(opened_tx);
     let mut errors = BTreeMap::new();
     let mut calls = 0;
-    while let Some(outcome) = opened_rx.recv().await {
-        match outcome {
-            Ok(()) => calls += 1,
-            Err(code) => *errors.entry(code).or_default() += 1,
+    // Each task reports once and then holds its stream (and its sender).
+    for _ in 0..args.concurrency {
+        match opened_rx.recv().await {
+            Some(Ok(())) => calls += 1,
+            Some(Err(code)) => *errors.entry(code).or_default() += 1,
+            None => break,
         }
     }
     ready(args)?;
@@ -392,7 +416,9 @@ async fn hold_streams(args: &Args, callers: Vec<Caller>, path: &str) -> Result<R
         args: args.clone(),
         elapsed: started.elapsed(),
         calls,
+        all_calls: calls,
         bytes: 0,
+        cpu: None,
         errors,
         latency: None,
     })
