@@ -41,29 +41,52 @@ fn calm(detail: &'static str) -> Error {
 impl Connection {
     /// Feeds bytes read from the socket. Complete frames are processed at
     /// once; a partial frame waits for the rest. Errors surface as events.
-    pub fn handle_input(&mut self, mut data: &[u8], now: Instant) {
+    ///
+    /// This copies `data` into the connection's input buffer; a runtime that
+    /// reads straight into [`recv_buffer`](Connection::recv_buffer) and then
+    /// calls [`handle_received`](Connection::handle_received) saves that copy.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
         if self.closed {
             return;
         }
+        self.inbuf.extend_from_slice(data);
+        self.handle_received(now);
+    }
+
+    /// The buffer socket bytes are read into, for
+    /// [`handle_received`](Connection::handle_received). Append only (a
+    /// read's `read_buf`); whatever it holds is input not yet processed.
+    /// Frames are sliced out of it without copying, so the payloads the
+    /// events carry share its allocations.
+    pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        &mut self.inbuf
+    }
+
+    /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),
+    /// exactly as [`handle_input`](Connection::handle_input) does for a slice.
+    pub fn handle_received(&mut self, now: Instant) {
+        if self.closed {
+            self.inbuf.clear();
+            return;
+        }
         if let Phase::Preface(matched) = self.phase {
-            let take = (PREFACE.len() - matched).min(data.len());
-            if data[..take] != PREFACE[matched..matched + take] {
+            let take = (PREFACE.len() - matched).min(self.inbuf.len());
+            if self.inbuf[..take] != PREFACE[matched..matched + take] {
                 return self.fail(ConnectionError::remote(
                     Reason::PROTOCOL_ERROR,
                     "invalid connection preface",
                 ));
             }
-            data = &data[take..];
+            let _ = self.inbuf.split_to(take);
             self.phase = if matched + take == PREFACE.len() {
                 Phase::FirstSettings
             } else {
                 Phase::Preface(matched + take)
             };
-            if data.is_empty() {
+            if self.inbuf.is_empty() {
                 return;
             }
         }
-        self.inbuf.extend_from_slice(data);
         if self.inbuf.len() > MAX_PAUSED_INPUT && !self.wants_read() {
             // The runtime kept reading although we asked it to pause.
             return self.fail(ConnectionError::library(
@@ -93,7 +116,8 @@ impl Connection {
             }
             let total = HEADER_LEN + head.length as usize;
             if self.inbuf.len() < total {
-                self.inbuf.reserve(total - self.inbuf.len());
+                // The rest arrives with the next read; the runtime makes
+                // room for it (reserving here too would reallocate twice).
                 break;
             }
             let mut bytes = self.inbuf.split_to(total);
