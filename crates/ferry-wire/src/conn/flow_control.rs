@@ -61,8 +61,12 @@ impl SendWindow {
 ///
 /// The peer's credit (`advertised`) plus what the application has not
 /// consumed yet (`unreleased`) never exceeds the target window, so a slow
-/// reader stops the sender instead of growing our buffers: receive window is
-/// released by the application's consumption, not by frame arrival.
+/// reader stops the sender instead of growing our buffers: a stream's
+/// receive window is released by the application's consumption, not by frame
+/// arrival. The connection's window is released on arrival (see
+/// `Connection::recv_data`): the stream windows already bound what the
+/// application holds, and a connection window waiting for the application
+/// deadlocks when many streams hold partial messages.
 ///
 /// **Batching threshold.** A WINDOW_UPDATE goes out once at least a quarter
 /// of the target window is owed (grpc-go's threshold). A reader of small
@@ -118,12 +122,6 @@ impl RecvWindow {
     pub(crate) fn release(&mut self, n: u64) -> Option<u32> {
         self.unreleased -= n.min(self.unreleased);
         self.poll_update(false)
-    }
-
-    /// Releases everything the application still holds (its stream is gone)
-    /// and returns how much that was.
-    pub(crate) fn release_all(&mut self) -> u64 {
-        std::mem::take(&mut self.unreleased)
     }
 
     /// Opens the window ahead of a message of `len` bytes the application
