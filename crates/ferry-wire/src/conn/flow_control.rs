@@ -120,12 +120,6 @@ impl RecvWindow {
         self.poll_update(false)
     }
 
-    /// Releases everything the application still holds (its stream is gone)
-    /// and returns how much that was.
-    pub(crate) fn release_all(&mut self) -> u64 {
-        std::mem::take(&mut self.unreleased)
-    }
-
     /// Opens the window ahead of a message of `len` bytes the application
     /// is about to read, so a message larger than the window does not crawl
     /// one WINDOW_UPDATE at a time. A later call with a smaller length (the

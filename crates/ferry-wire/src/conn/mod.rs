@@ -679,9 +679,9 @@ impl Connection {
     }
 
     /// Removes a stream and gives back what it held: its place under the
-    /// concurrency limit and the connection window its unread data used.
+    /// concurrency limit and its share of the connection's boost.
     fn remove_stream(&mut self, stream_id: StreamId) -> Option<Stream> {
-        let mut stream = self.streams.remove(&stream_id)?;
+        let stream = self.streams.remove(&stream_id)?;
         if stream.local {
             self.local_open -= 1;
             if self.waiting_for_capacity {
@@ -691,11 +691,9 @@ impl Connection {
         } else {
             self.remote_open -= 1;
         }
-        let held = stream.recv.release_all();
         self.conn_boost_extra -= u64::from(stream.boost_extra);
         let boost = self.conn_boost_target();
-        self.conn_recv.set_boost(boost, false);
-        if let Some(increment) = self.conn_recv.release(held) {
+        if let Some(increment) = self.conn_recv.set_boost(boost, false) {
             self.queue_window_update(StreamId::ZERO, increment);
         }
         if self.streams.is_empty() {

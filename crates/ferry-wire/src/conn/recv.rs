@@ -458,14 +458,18 @@ impl Connection {
             *left -= body;
         }
         // Padding is ours to give back at once; the payload waits for the
-        // application.
+        // application on its stream. The connection window is given back on
+        // arrival (as grpc-go does): the stream windows already bound what
+        // unread data can hold, and a connection window that waited for the
+        // application deadlocks once many streams each hold part of a
+        // message none of them can finish.
         let padding = u64::from(len) - body;
         if padding > 0 {
             if let Some(increment) = stream.recv.release(padding) {
                 self.queue_window_update(id, increment);
             }
-            self.release_connection(padding);
         }
+        self.release_connection(u64::from(len));
         self.events.push_back(Event::Data {
             stream_id: id,
             data: d.payload,

@@ -179,8 +179,8 @@ impl Connection {
     }
 
     /// The application consumed `n` bytes of a stream's data: the peer may
-    /// send that much more (batched into WINDOW_UPDATEs, see
-    /// `flow_control.rs`). Unknown streams are ignored: their credit was
+    /// send that much more on the stream (batched into WINDOW_UPDATEs, see
+    /// `flow_control.rs`; the connection window was given back on arrival). Unknown streams are ignored: their credit was
     /// returned when they closed.
     pub fn release_capacity(&mut self, stream_id: StreamId, n: usize) {
         if self.closed {
@@ -197,7 +197,6 @@ impl Connection {
                 self.queue_window_update(stream_id, increment);
             }
         }
-        self.release_connection(n);
     }
 
     /// The runtime read a message prefix announcing `len` bytes on this
