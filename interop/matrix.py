@@ -63,12 +63,6 @@ SERVER_CANNOT = {
 # watchdog's time); with --known-bugs they run and a failure is reported
 # but does not fail the run.
 KNOWN_BUGS = {
-    ("python", "ferry", "concurrent_large_unary"):
-        "Ferry's window-dribble flood limit cuts off grpcio, which under load sends WINDOW_UPDATEs "
-        "of 5 bytes to windows that are wide open (GOAWAY ENHANCE_YOUR_CALM)",
-    ("ferry", "python", "concurrent_large_unary"):
-        "Ferry's window-dribble flood limit cuts off grpcio, which under load sends WINDOW_UPDATEs "
-        "of 5 bytes to windows that are wide open (GOAWAY ENHANCE_YOUR_CALM)",
     ("python", "ferry", "timeout_on_sleeping_server"):
         "Ferry's server ends an expired call with RST_STREAM(CANCEL) and no status; a grpcio "
         "client whose own 1 ms timer has not fired yet reports CANCELLED (a race: fails about "
