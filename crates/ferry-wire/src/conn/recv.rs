@@ -709,8 +709,20 @@ impl Connection {
     }
 
     fn recv_window_update(&mut self, w: frame::WindowUpdate, now: Instant) -> Result {
-        if w.increment < SMALL_WINDOW_UPDATE && !self.buckets.small_window_updates.take(now) {
-            return Err(calm("too many small WINDOW_UPDATEs (window dribble)"));
+        // A dribble reopens a (nearly) closed window a few bytes at a time,
+        // so that we cut data into tiny frames. A small increment to a
+        // window that is open anyway costs nothing: grpcio sends thousands
+        // of 5-byte ones under load, and they must not count.
+        if w.increment < SMALL_WINDOW_UPDATE {
+            let window = if w.stream_id.is_zero() {
+                Some(self.conn_send.available())
+            } else {
+                self.streams.get(&w.stream_id).map(|s| s.send.available())
+            };
+            let reopens_closed = window.is_none_or(|open| open < SMALL_WINDOW_UPDATE);
+            if reopens_closed && !self.buckets.small_window_updates.take(now) {
+                return Err(calm("too many small WINDOW_UPDATEs (window dribble)"));
+            }
         }
         if w.stream_id.is_zero() {
             if self.conn_send.increase(w.increment).is_err() {
