@@ -9,7 +9,7 @@ use ferry_wire::conn::{Config, Event, Rate};
 use ferry_wire::frame::{self, Frame};
 use ferry_wire::{HeaderField, Reason, StreamId};
 
-use crate::support::{RawClient, request};
+use crate::support::{RawClient, request, response};
 
 fn assert_goaway(raw: &mut RawClient, reason: Reason, debug: &str) {
     // Whatever the attack, what the connection holds stays small.
@@ -340,6 +340,35 @@ fn window_dribble_is_cut_off() {
     }
     assert_eq!(sent, 501);
     assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "window dribble");
+}
+
+/// Small WINDOW_UPDATEs that answer our DATA are fair (gRPC C++ sends one
+/// per small message it receives): sending DATA refills the bucket.
+#[test]
+fn small_window_updates_answering_our_data_are_allowed() {
+    let mut raw = RawClient::new(Config::default());
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    let id = StreamId::new(1);
+    raw.server.send_headers(id, &response(), false).unwrap();
+    for round in 0..20 {
+        raw.server
+            .send_data(id, Bytes::from_static(&[7u8; 20]), false)
+            .unwrap();
+        let frames = raw.server_frames();
+        assert!(
+            frames.iter().any(|f| matches!(f, Frame::Data(_))),
+            "round {round}"
+        );
+        for _ in 0..100 {
+            raw.send(Frame::WindowUpdate(frame::WindowUpdate {
+                stream_id: StreamId::ZERO,
+                increment: 1,
+            }));
+        }
+        assert!(!raw.server.is_closed(), "closed in round {round}");
+    }
+    // 2,000 small updates in all, each batch following our DATA.
 }
 
 #[test]
