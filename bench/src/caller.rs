@@ -6,8 +6,11 @@ use bytes::{Buf, BufMut, Bytes};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-/// A stream of received messages, or the gRPC status code that ended it.
-pub(crate) type Messages = BoxStream<'static, Result<Bytes, i32>>;
+/// Why a call failed: its gRPC status code and message.
+pub(crate) type Failure = (i32, String);
+
+/// A stream of received messages, or the status that ended it.
+pub(crate) type Messages = BoxStream<'static, Result<Bytes, Failure>>;
 
 /// One connection to the target, through one of the two clients.
 #[derive(Clone, Debug)]
@@ -27,19 +30,23 @@ pub(crate) enum ClientKind {
     Tonic,
 }
 
-fn ferry_code(status: ferry::Status) -> i32 {
-    status.code() as i32
+fn ferry_code(status: ferry::Status) -> Failure {
+    (status.code() as i32, status.message().to_owned())
 }
 
-fn tonic_code(status: tonic::Status) -> i32 {
-    status.code() as i32
+fn tonic_code(status: tonic::Status) -> Failure {
+    (status.code() as i32, status.message().to_owned())
 }
 
-fn path_of(path: &str) -> Result<tonic::codegen::http::uri::PathAndQuery, i32> {
+fn not_ready(e: impl std::fmt::Display) -> Failure {
+    (tonic::Code::Unavailable as i32, e.to_string())
+}
+
+fn path_of(path: &str) -> Result<tonic::codegen::http::uri::PathAndQuery, Failure> {
     tonic::codegen::http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(
         path.as_bytes(),
     ))
-    .map_err(|_| tonic::Code::InvalidArgument as i32)
+    .map_err(|e| (tonic::Code::InvalidArgument as i32, e.to_string()))
 }
 
 impl Caller {
@@ -69,7 +76,7 @@ impl Caller {
     }
 
     /// A unary call; returns the response's length.
-    pub(crate) async fn unary(&mut self, path: &str, body: Bytes) -> Result<usize, i32> {
+    pub(crate) async fn unary(&mut self, path: &str, body: Bytes) -> Result<usize, Failure> {
         match self {
             Caller::Ferry(channel) => channel
                 .unary(path, ferry::Request::new(body), ferry::BytesCodec)
@@ -77,9 +84,7 @@ impl Caller {
                 .map(|r| r.into_inner().len())
                 .map_err(ferry_code),
             Caller::Tonic(grpc) => {
-                grpc.ready()
-                    .await
-                    .map_err(|_| tonic::Code::Unavailable as i32)?;
+                grpc.ready().await.map_err(not_ready)?;
                 grpc.unary(tonic::Request::new(body), path_of(path)?, RawCodec)
                     .await
                     .map(|r| r.into_inner().len())
@@ -93,7 +98,7 @@ impl Caller {
         &mut self,
         path: &str,
         body: Bytes,
-    ) -> Result<Messages, i32> {
+    ) -> Result<Messages, Failure> {
         match self {
             Caller::Ferry(channel) => {
                 let response = channel
@@ -103,9 +108,7 @@ impl Caller {
                 Ok(response.into_inner().map(|m| m.map_err(ferry_code)).boxed())
             }
             Caller::Tonic(grpc) => {
-                grpc.ready()
-                    .await
-                    .map_err(|_| tonic::Code::Unavailable as i32)?;
+                grpc.ready().await.map_err(not_ready)?;
                 let response = grpc
                     .server_streaming(tonic::Request::new(body), path_of(path)?, RawCodec)
                     .await
@@ -120,7 +123,7 @@ impl Caller {
         &mut self,
         path: &str,
         requests: BoxStream<'static, Bytes>,
-    ) -> Result<Bytes, i32> {
+    ) -> Result<Bytes, Failure> {
         match self {
             Caller::Ferry(channel) => channel
                 .client_streaming(path, ferry::Request::new(requests), ferry::BytesCodec)
@@ -128,9 +131,7 @@ impl Caller {
                 .map(ferry::Response::into_inner)
                 .map_err(ferry_code),
             Caller::Tonic(grpc) => {
-                grpc.ready()
-                    .await
-                    .map_err(|_| tonic::Code::Unavailable as i32)?;
+                grpc.ready().await.map_err(not_ready)?;
                 grpc.client_streaming(tonic::Request::new(requests), path_of(path)?, RawCodec)
                     .await
                     .map(tonic::Response::into_inner)
@@ -144,7 +145,7 @@ impl Caller {
         &mut self,
         path: &str,
         requests: BoxStream<'static, Bytes>,
-    ) -> Result<Messages, i32> {
+    ) -> Result<Messages, Failure> {
         match self {
             Caller::Ferry(channel) => {
                 let response = channel
@@ -154,9 +155,7 @@ impl Caller {
                 Ok(response.into_inner().map(|m| m.map_err(ferry_code)).boxed())
             }
             Caller::Tonic(grpc) => {
-                grpc.ready()
-                    .await
-                    .map_err(|_| tonic::Code::Unavailable as i32)?;
+                grpc.ready().await.map_err(not_ready)?;
                 let response = grpc
                     .streaming(tonic::Request::new(requests), path_of(path)?, RawCodec)
                     .await

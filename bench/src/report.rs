@@ -1,6 +1,5 @@
 //! What a run measured, as text for people and JSON for scripts.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -8,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 
 use crate::Args;
+use crate::run::Errors;
 
 /// The measured part of a run.
 #[derive(Debug)]
@@ -24,8 +24,8 @@ pub(crate) struct RunResult {
     pub(crate) bytes: u64,
     /// This process's CPU time while measuring, in seconds.
     pub(crate) cpu: Option<f64>,
-    /// Failed calls by gRPC status code.
-    pub(crate) errors: BTreeMap<i32, u64>,
+    /// Failed calls by gRPC status code, with a sample message.
+    pub(crate) errors: Errors,
     /// Latency in nanoseconds (streams: the gap between messages).
     pub(crate) latency: Option<Histogram<u64>>,
 }
@@ -90,7 +90,12 @@ impl RunResult {
         let errors: serde_json::Map<String, serde_json::Value> = self
             .errors
             .iter()
-            .map(|(code, n)| (code_name(*code), json!(n)))
+            .map(|(code, (n, _))| (code_name(*code), json!(n)))
+            .collect();
+        let samples: serde_json::Map<String, serde_json::Value> = self
+            .errors
+            .iter()
+            .map(|(code, (_, message))| (code_name(*code), json!(message)))
             .collect();
         json!({
             "target": self.args.target,
@@ -109,6 +114,7 @@ impl RunResult {
             "bytes": self.bytes,
             "bytes_per_s": self.throughput(),
             "errors": errors,
+            "error_messages": samples,
             "latency_us": latency,
         })
     }
@@ -146,8 +152,8 @@ impl RunResult {
         if self.errors.is_empty() {
             let _ = writeln!(out, "  no errors");
         } else {
-            for (code, n) in &self.errors {
-                let _ = writeln!(out, "  {n} x {}", code_name(*code));
+            for (code, (n, message)) in &self.errors {
+                let _ = writeln!(out, "  {n} x {}: {message}", code_name(*code));
             }
         }
         out

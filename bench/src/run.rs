@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::Instant;
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Failure};
 use crate::report::RunResult;
 use crate::{Args, CallType, payload};
 
@@ -26,7 +26,14 @@ struct Shared {
     stop: AtomicBool,
     measuring_from: Instant,
     total: Option<u64>,
-    errors: Mutex<BTreeMap<i32, u64>>,
+    errors: Mutex<Errors>,
+}
+
+/// Failed calls by status code, with the first message seen for each.
+pub(crate) type Errors = BTreeMap<i32, (u64, String)>;
+
+fn count(errors: &mut Errors, (code, message): Failure) {
+    errors.entry(code).or_insert((0, message)).0 += 1;
 }
 
 impl Shared {
@@ -48,7 +55,12 @@ impl Shared {
     }
 
     /// Records a finished call (or streamed message) that started at `started`.
-    fn finish(&self, started: Instant, result: Result<u64, i32>, histogram: &mut Histogram<u64>) {
+    fn finish(
+        &self,
+        started: Instant,
+        result: Result<u64, Failure>,
+        histogram: &mut Histogram<u64>,
+    ) {
         match result {
             Ok(bytes) => {
                 self.calls.fetch_add(1, Relaxed);
@@ -58,14 +70,16 @@ impl Shared {
                     histogram.saturating_record(nanos.max(1));
                 }
             }
-            Err(code) => self.error(started, code),
+            Err(failure) => self.error(started, failure),
         }
     }
 
-    fn error(&self, started: Instant, code: i32) {
+    fn error(&self, started: Instant, failure: Failure) {
         if self.measuring(started) {
-            let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
-            *errors.entry(code).or_default() += 1;
+            count(
+                &mut self.errors.lock().unwrap_or_else(|e| e.into_inner()),
+                failure,
+            );
         }
     }
 }
@@ -232,8 +246,8 @@ async fn server_stream_worker(
         let mut last = Instant::now();
         let mut messages = match caller.server_streaming(path, request.clone()).await {
             Ok(messages) => messages,
-            Err(code) => {
-                shared.error(last, code);
+            Err(failure) => {
+                shared.error(last, failure);
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -272,8 +286,8 @@ async fn client_stream_worker(
                 }
             })
             .boxed();
-        if let Err(code) = caller.client_streaming(path, requests).await {
-            shared.error(started, code);
+        if let Err(failure) = caller.client_streaming(path, requests).await {
+            shared.error(started, failure);
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -299,8 +313,8 @@ async fn ping_pong_worker(
         let mut started = Instant::now();
         let mut replies = match caller.bidi_streaming(path, requests).await {
             Ok(replies) => replies,
-            Err(code) => {
-                shared.error(started, code);
+            Err(failure) => {
+                shared.error(started, failure);
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -329,7 +343,7 @@ async fn hold_connections(
 ) -> Result<RunResult, String> {
     let body = payload::text(args.size);
     let started = Instant::now();
-    let results: Vec<Result<usize, i32>> = stream::iter(callers.iter().cloned())
+    let results: Vec<Result<usize, Failure>> = stream::iter(callers.iter().cloned())
         .map(|mut caller| {
             let body = body.clone();
             async move { caller.unary(path, body).await }
@@ -337,11 +351,11 @@ async fn hold_connections(
         .buffer_unordered(256)
         .collect()
         .await;
-    let mut errors = BTreeMap::new();
-    for result in &results {
-        if let Err(code) = result {
-            *errors.entry(*code).or_default() += 1;
-        }
+    let mut errors = Errors::new();
+    let calls = results.iter().filter(|r| r.is_ok()).count() as u64;
+    let all_calls = results.len() as u64;
+    for failure in results.into_iter().filter_map(Result::err) {
+        count(&mut errors, failure);
     }
     ready(args)?;
     tokio::time::sleep(args.duration).await;
@@ -349,8 +363,8 @@ async fn hold_connections(
     Ok(RunResult {
         args: args.clone(),
         elapsed: started.elapsed(),
-        calls: results.iter().filter(|r| r.is_ok()).count() as u64,
-        all_calls: results.len() as u64,
+        calls,
+        all_calls,
         bytes: 0,
         cpu: None,
         errors,
@@ -363,7 +377,7 @@ async fn hold_streams(args: &Args, callers: Vec<Caller>, path: &str) -> Result<R
     let body = payload::text(args.size);
     let started = Instant::now();
     let release = Arc::new(tokio::sync::Notify::new());
-    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), i32>>();
+    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), Failure>>();
     let mut tasks = Vec::with_capacity(args.concurrency);
     for i in 0..args.concurrency {
         let mut caller = callers[i % callers.len()].clone();
@@ -379,15 +393,15 @@ async fn hold_streams(args: &Args, callers: Vec<Caller>, path: &str) -> Result<R
             let _ = tx.try_send(body);
             let mut replies = match caller.bidi_streaming(&path, requests).await {
                 Ok(replies) => replies,
-                Err(code) => {
-                    let _ = opened.send(Err(code));
+                Err(failure) => {
+                    let _ = opened.send(Err(failure));
                     return;
                 }
             };
             let outcome = match replies.next().await {
                 Some(Ok(_)) => Ok(()),
-                Some(Err(code)) => Err(code),
-                None => Err(2),
+                Some(Err(failure)) => Err(failure),
+                None => Err((2, "the stream ended without a reply".to_owned())),
             };
             let _ = opened.send(outcome);
             let released = release.notified();
@@ -396,13 +410,13 @@ async fn hold_streams(args: &Args, callers: Vec<Caller>, path: &str) -> Result<R
         }));
     }
     drop(opened_tx);
-    let mut errors = BTreeMap::new();
+    let mut errors = Errors::new();
     let mut calls = 0;
     // Each task reports once and then holds its stream (and its sender).
     for _ in 0..args.concurrency {
         match opened_rx.recv().await {
             Some(Ok(())) => calls += 1,
-            Some(Err(code)) => *errors.entry(code).or_default() += 1,
+            Some(Err(failure)) => count(&mut errors, failure),
             None => break,
         }
     }

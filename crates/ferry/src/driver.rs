@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// Output is produced from the wire core until this much waits to be
-/// written; the socket drains it before more is asked for.
+/// written; the socket drains all of it before more is asked for.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// How long a closing connection keeps reading (and dropping) what the
 /// peer still sends, so our last frames are not lost to a TCP reset.
@@ -239,7 +239,19 @@ impl Driver {
         let mut needs_flush = false;
         loop {
             let now = Instant::now().into_std();
-            while out.len() < OUT_HIGH_WATER && self.conn.poll_transmit(now, &mut out) > 0 {}
+            // Output is produced only into an empty buffer: appending behind
+            // what a partial write left would first move that remainder to
+            // the front of the buffer (or reallocate it), a copy of up to
+            // the whole batch on every turn while the socket is full.
+            if out.is_empty() {
+                // Takes back the whole allocation the last write consumed
+                // (no copy: nothing is left in it). Without this the buffer
+                // looks empty and small, the wire core swaps it for its
+                // control-frame buffer, and a batch of DATA then regrows a
+                // tiny buffer by doubling, copying itself each time.
+                out.reserve(OUT_HIGH_WATER);
+                while out.len() < OUT_HIGH_WATER && self.conn.poll_transmit(now, &mut out) > 0 {}
+            }
             self.sweep();
             if out.is_empty() {
                 if needs_flush {

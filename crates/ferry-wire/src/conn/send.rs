@@ -244,12 +244,11 @@ impl Connection {
         if self.control.is_empty() {
             return;
         }
-        if dst.is_empty() && dst.capacity() <= self.control.capacity() {
-            std::mem::swap(dst, &mut self.control);
-        } else {
-            dst.extend_from_slice(&self.control);
-            self.control.clear();
-        }
+        // Copied, never swapped: control frames and header blocks are small,
+        // and handing the caller our small buffer made the DATA appended
+        // after them regrow it by doubling (a copy of the batch each time).
+        dst.extend_from_slice(&self.control);
+        self.control.clear();
         self.pending_control = 0;
     }
 
