@@ -41,6 +41,7 @@ use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
+use crate::message::IntoOutbound;
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
 
@@ -232,13 +233,16 @@ where
     respond_one(sink, &codec, result).await;
 }
 
-/// Runs a server-streaming handler: one request in, a stream out.
-pub async fn server_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+/// Runs a server-streaming handler: one request in, a stream out. The
+/// stream yields messages, or [`Outbound`](crate::Outbound)s to send one
+/// message uncompressed on a compressed call.
+pub async fn server_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
 where
     C: Codec,
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let Some((request, sink)) = single_request(call, &codec).await else {
         return;
@@ -264,13 +268,16 @@ where
     respond_one(sink, &codec, result).await;
 }
 
-/// Runs a bidirectional-streaming handler: a stream in, a stream out.
-pub async fn bidi_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+/// Runs a bidirectional-streaming handler: a stream in, a stream out (of
+/// messages or [`Outbound`](crate::Outbound)s, as for
+/// [`server_streaming`]).
+pub async fn bidi_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
 where
     C: Codec,
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let Parts {
         metadata,
@@ -291,7 +298,7 @@ async fn respond_one<C: Codec>(
         Ok(response) => {
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
-            let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+            let sent = match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
                 Ok(data) => sink.send_message(data).await,
                 Err(status) => Err(status),
             };
@@ -304,13 +311,14 @@ async fn respond_one<C: Codec>(
     }
 }
 
-async fn respond_stream<C, S>(
+async fn respond_stream<C, S, M>(
     mut sink: ResponseSink,
     codec: &C,
     result: Result<Response<S>, Status>,
 ) where
     C: Codec,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let (metadata, stream) = match result {
         Ok(response) => response.into_parts(),
@@ -321,7 +329,12 @@ async fn respond_stream<C, S>(
     while let Some(item) = stream.next().await {
         match item {
             Ok(message) => {
-                let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+                let message = message.into_outbound();
+                let compress = message.may_compress();
+                let sent = match sink
+                    .send
+                    .frame(compress, |buf| codec.encode(message.get_ref(), buf))
+                {
                     Ok(data) => {
                         drop(message);
                         sink.send_message(data).await
@@ -344,6 +357,7 @@ pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<ServerTlsConfig>,
     conn: conn::Config,
@@ -437,6 +451,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Response messages smaller than this (encoded) go uncompressed (flag
+    /// 0) even when the call's responses are compressed; so do messages that
+    /// compression does not make smaller. Default
+    /// [`DEFAULT_MIN_COMPRESS_SIZE`](crate::compression::DEFAULT_MIN_COMPRESS_SIZE)
+    /// (64 bytes); 0 compresses every message that shrinks.
+    pub fn min_compress_size(mut self, bytes: usize) -> ServerBuilder {
+        self.min_compress_size = bytes;
+        self
+    }
+
     /// The encodings requests may use; others are answered UNIMPLEMENTED.
     /// Default: every encoding Ferry implements (gzip, zstd).
     pub fn accept_compressed(mut self, encodings: EncodingSet) -> ServerBuilder {
@@ -474,6 +498,7 @@ impl ServerBuilder {
                 tls,
                 interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
+                min_compress_size: self.min_compress_size,
                 accept_compressed: self.accept_compressed,
                 services: self.services,
                 conn: self.conn,
@@ -490,6 +515,7 @@ struct Inner {
     services: HashMap<String, Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<TlsAcceptor>,
     conn: conn::Config,
@@ -525,6 +551,7 @@ impl Server {
             services: HashMap::new(),
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
+            min_compress_size: compression::DEFAULT_MIN_COMPRESS_SIZE,
             accept_compressed: EncodingSet::all(),
             tls: None,
             // grpc-go's keepalive enforcement, so clients that ping too
@@ -750,6 +777,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
                 set
             });
     send.encoding = compression::pick(inner.send_compressed, &client_accepts);
+    send.min_compress_size = inner.min_compress_size;
     let mut sink = ResponseSink {
         extra: Metadata::new(),
         accept: inner.accept_compressed,
