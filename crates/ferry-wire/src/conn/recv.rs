@@ -42,6 +42,7 @@ impl Connection {
     /// Feeds bytes read from the socket. Complete frames are processed at
     /// once; a partial frame waits for the rest. Errors surface as events.
     pub fn handle_input(&mut self, mut data: &[u8], now: Instant) {
+        self.clock = self.clock.max(now);
         if self.closed {
             return;
         }

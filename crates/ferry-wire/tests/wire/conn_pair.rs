@@ -546,6 +546,41 @@ fn two_step_graceful_shutdown_drains_in_flight_streams() {
     assert!(pair.client.is_closed() && pair.server.is_closed());
 }
 
+/// The idle timeout counts from the end of the last stream, not from the
+/// last frame received: a call that ran longer than the timeout does not
+/// have its connection shut down the moment it ends.
+#[test]
+fn idle_timeout_counts_from_the_end_of_the_last_stream() {
+    let idle = Duration::from_secs(10);
+    let server = Config {
+        idle_timeout: Some(idle),
+        ..Config::default()
+    };
+    let mut pair = Pair::new(Config::default(), server, Duration::from_millis(1));
+    let id = pair.client.open_stream(&request("/t.S/M"), true).unwrap();
+    pair.run();
+    // The handler runs for 25 s; the client sends nothing meanwhile.
+    pair.advance(Duration::from_secs(25));
+    pair.server.send_headers(id, &response(), false).unwrap();
+    pair.server.send_trailers(id, trailers()).unwrap();
+    pair.run();
+    assert_eq!(pair.server.open_streams(), 0);
+    let goaway_at = |pair: &Pair| {
+        parse_frames(&pair.server_sent)
+            .iter()
+            .any(|f| matches!(f, Frame::GoAway(_)))
+    };
+    pair.advance(Duration::from_secs(9));
+    pair.run();
+    assert!(
+        !goaway_at(&pair),
+        "GOAWAY before the connection was idle for 10 s"
+    );
+    pair.advance(Duration::from_secs(2));
+    pair.run();
+    assert!(goaway_at(&pair), "no GOAWAY after 11 s idle");
+}
+
 /// Keepalive: a silent peer is pinged after the interval and the connection
 /// closes when the ACK does not come within the timeout.
 #[test]
