@@ -247,6 +247,15 @@ impl ChannelBuilder {
         self
     }
 
+    /// Closes a connection (GOAWAY, then the socket) once it has had no
+    /// call open for `idle`; the channel connects again on its next call.
+    /// A connection with calls running is never idle. Default: connections
+    /// stay open while the channel lives.
+    pub fn idle_timeout(mut self, idle: Duration) -> ChannelBuilder {
+        self.conn.idle_timeout = Some(idle);
+        self
+    }
+
     /// Spreads calls over `n` HTTP/2 connections (in turn), for servers
     /// that limit concurrent streams per connection or to use several
     /// server threads. Default 1.

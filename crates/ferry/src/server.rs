@@ -426,6 +426,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Ends a connection gracefully (the two-step GOAWAY) once it has had
+    /// no call open for `idle`, as grpc-go's `MaxConnectionIdle`: idle
+    /// clients stop holding a connection, and a client reconnects when it
+    /// next calls. A connection with calls running is never idle. Default:
+    /// connections may stay idle as long as their peers keep them.
+    pub fn max_connection_idle(mut self, idle: Duration) -> ServerBuilder {
+        self.conn.idle_timeout = Some(idle);
+        self
+    }
+
     /// Pings each client after `interval` without hearing from it and
     /// closes connections whose client does not answer within `timeout`,
     /// so half-open connections do not hold resources. Default: off.

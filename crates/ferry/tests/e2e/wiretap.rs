@@ -1,7 +1,8 @@
-//! A TCP proxy that forwards a plaintext HTTP/2 connection unchanged and
-//! records, per direction, every gRPC message it carries: the stream, the
-//! compressed flag byte and the length from the 5-byte prefix. Tests use it
-//! to check what actually went over the wire.
+//! A TCP proxy that forwards plaintext HTTP/2 connections unchanged and
+//! records, per direction, every gRPC message they carry (the stream, the
+//! compressed flag byte and the length from the 5-byte prefix), every GOAWAY,
+//! and when connections open and close. Tests use it to check what actually
+//! went over the wire.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use tokio::task::JoinSet;
 const PREFACE_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
 const DATA: u8 = 0x0;
+const GOAWAY: u8 = 0x7;
 const PADDED: u8 = 0x8;
 
 /// One gRPC message seen on the wire.
@@ -24,8 +26,25 @@ pub(crate) struct Seen {
     pub(crate) len: u32,
 }
 
+/// Connection-level things seen, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// A client connected through the tap (connection number, from 1).
+    Connected(usize),
+    /// A GOAWAY frame: sent by the client (else the server), its
+    /// last-stream-id.
+    GoAway {
+        from_client: bool,
+        last_stream_id: u32,
+    },
+    /// One side stopped sending on connection `n` (EOF or error).
+    Closed { n: usize, by_client: bool },
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Recorded {
+    /// Connections, GOAWAYs and closes, in order.
+    pub(crate) events: Vec<Wire>,
     /// Client to server: request messages.
     pub(crate) requests: Vec<Seen>,
     /// Server to client: response messages.
@@ -49,22 +68,25 @@ impl Wiretap {
         let record = recorded.clone();
         tasks.spawn(async move {
             let mut connections = JoinSet::new();
+            let mut n = 0;
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(upstream) = TcpStream::connect(server).await else {
                     continue;
                 };
+                n += 1;
+                record.lock().unwrap().events.push(Wire::Connected(n));
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = upstream.into_split();
                 connections.spawn(relay(
                     client_read,
                     server_write,
-                    Parser::new(true),
+                    Parser::new(true, n),
                     record.clone(),
                 ));
                 connections.spawn(relay(
                     server_read,
                     client_write,
-                    Parser::new(false),
+                    Parser::new(false, n),
                     record.clone(),
                 ));
             }
@@ -100,6 +122,11 @@ impl Wiretap {
             .collect()
     }
 
+    /// Connections, GOAWAYs and closes seen so far.
+    pub(crate) fn events(&self) -> Vec<Wire> {
+        self.recorded.lock().unwrap().events.clone()
+    }
+
     /// Forgets what was recorded.
     pub(crate) fn clear(&self) {
         let mut recorded = self.recorded.lock().unwrap();
@@ -126,18 +153,26 @@ async fn relay(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for seen in parser.push(&buf[..n]) {
+        let (messages, events) = parser.push(&buf[..n]);
+        {
             let mut recorded = recorded.lock().unwrap();
-            if parser.client_to_server {
-                recorded.requests.push(seen);
-            } else {
-                recorded.responses.push(seen);
+            for seen in messages {
+                if parser.client_to_server {
+                    recorded.requests.push(seen);
+                } else {
+                    recorded.responses.push(seen);
+                }
             }
+            recorded.events.extend(events);
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
         }
     }
+    recorded.lock().unwrap().events.push(Wire::Closed {
+        n: parser.connection,
+        by_client: parser.client_to_server,
+    });
     let _ = to.shutdown().await;
 }
 
@@ -145,6 +180,7 @@ async fn relay(
 /// message prefixes.
 struct Parser {
     client_to_server: bool,
+    connection: usize,
     preface_left: usize,
     buf: Vec<u8>,
     /// Per stream: bytes of the current message still to skip, and a
@@ -153,21 +189,23 @@ struct Parser {
 }
 
 impl Parser {
-    fn new(client_to_server: bool) -> Parser {
+    fn new(client_to_server: bool, connection: usize) -> Parser {
         Parser {
             client_to_server,
+            connection,
             preface_left: if client_to_server { PREFACE_LEN } else { 0 },
             buf: Vec::new(),
             streams: HashMap::new(),
         }
     }
 
-    fn push(&mut self, mut data: &[u8]) -> Vec<Seen> {
+    fn push(&mut self, mut data: &[u8]) -> (Vec<Seen>, Vec<Wire>) {
         let skip = self.preface_left.min(data.len());
         self.preface_left -= skip;
         data = &data[skip..];
         self.buf.extend_from_slice(data);
         let mut seen = Vec::new();
+        let mut events = Vec::new();
         loop {
             if self.buf.len() < FRAME_HEADER_LEN {
                 break;
@@ -181,6 +219,13 @@ impl Parser {
             let stream = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]])
                 & 0x7fff_ffff;
             let frame: Vec<u8> = self.buf.drain(..FRAME_HEADER_LEN + len).collect();
+            if kind == GOAWAY && len >= 8 {
+                let p = &frame[FRAME_HEADER_LEN..];
+                events.push(Wire::GoAway {
+                    from_client: self.client_to_server,
+                    last_stream_id: u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff,
+                });
+            }
             if kind != DATA {
                 continue;
             }
@@ -191,7 +236,7 @@ impl Parser {
             }
             self.data(stream, payload, &mut seen);
         }
-        seen
+        (seen, events)
     }
 
     fn data(&mut self, stream: u32, mut payload: &[u8], seen: &mut Vec<Seen>) {
