@@ -9,6 +9,7 @@ mod hostile;
 mod hostile_server;
 mod http;
 mod interceptors;
+mod leaks;
 mod lifecycle;
 mod python;
 mod support;
