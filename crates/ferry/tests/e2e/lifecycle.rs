@@ -564,3 +564,53 @@ async fn channel_idle_timeout_closes_the_connection_and_reconnects_lazily() {
     tap.stop().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_streaming_call_keeps_its_request_stream_untouched() {
+    // One call at a time on the whole server, and a slow one holds it: a
+    // client-streaming call is refused on every attempt (three, each on a
+    // new stream with the same request stream) and reports it, without a
+    // request ever having been taken from its stream.
+    let server = Running::start_with(Server::builder().max_concurrent_calls(1)).await;
+    let channel = server.channel().await;
+    let slow = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            let req = Msg {
+                sleep_ms: 60_000,
+                ..msg("slow")
+            };
+            channel
+                .unary(&path("Unary"), Request::new(req), codec())
+                .await
+        }
+    });
+    wait_until(|| server.probe.started.load(Ordering::SeqCst) == 1).await;
+    let polled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = polled.clone();
+    // Never yields: each attempt's pump polls it, and gets nothing.
+    let requests = futures_util::stream::poll_fn(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::task::Poll::<Option<Msg>>::Pending
+    });
+    let status = channel
+        .client_streaming(
+            &path("ClientStream"),
+            Request::new(requests).with_timeout(Duration::from_secs(20)),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.delivery()),
+        (Code::Unavailable, Delivery::Refused),
+        "{status:?}"
+    );
+    // One pump per attempt polled the same stream (at least once each).
+    assert!(polled.load(Ordering::SeqCst) >= 3, "{polled:?}");
+    assert_eq!(server.probe.started.load(Ordering::SeqCst), 1);
+    slow.abort();
+    let _ = slow.await;
+    drop(channel);
+    server.stop().await;
+}
