@@ -259,11 +259,16 @@ async fn streaming_calls_refused_before_any_request_was_taken_are_retried() {
         let path = path(case);
         let request = Request::new(gated(gated_rx, &["x", "y"])).with_timeout(CALL_DEADLINE);
         let read = async {
-            let stream = channel
+            let mut stream = channel
                 .bidi_streaming(&path, request, codec())
                 .await
                 .unwrap_or_else(|s| panic!("{case}: {s:?}"))
                 .into_inner();
+            if case.starts_with("Refuse") {
+                // The refusal shows up here first; the retry's headers come.
+                let headers = stream.response_headers().await;
+                assert!(headers.is_ok(), "{case}: {headers:?}");
+            }
             stream
                 .map(|m| m.map(|m| (m.text, m.count)))
                 .collect::<Vec<_>>()
