@@ -218,14 +218,27 @@ fn gated(
     .flatten()
 }
 
-/// Waits for the server's `REFUSED` / `GOAWAY` line, then opens `gate`.
-async fn open_after(peer: &mut py::Peer, word: &str, gate: oneshot::Sender<()>) {
-    let line = timeout(HANG, peer.line()).await.ok().flatten();
-    assert!(
-        line.as_deref().is_some_and(|l| l.starts_with(word)),
-        "expected {word}, the server said {line:?}{}",
-        peer.log()
-    );
+/// Opens `gate` once the client has retried `case`: the server refused its
+/// first request (`word`: `REFUSED` or `GOAWAY`) and saw a second one. The
+/// request stream is still closed until then, so it cannot have been taken
+/// from before the client saw the refusal.
+async fn open_on_retry(peer: &mut py::Peer, case: &str, word: &str, gate: oneshot::Sender<()>) {
+    let mut seen = Vec::new();
+    let request = format!("REQUEST {case} ");
+    loop {
+        let line = timeout(HANG, peer.line()).await.ok().flatten();
+        let Some(line) = line else {
+            panic!("server said {seen:?} and then nothing{}", peer.log());
+        };
+        seen.push(line.clone());
+        // The retry may come in on another connection's thread before the
+        // first connection's thread has said what it did.
+        let requests = seen.iter().filter(|l| l.starts_with(&request)).count();
+        if requests == 2 && seen.iter().any(|l| l.starts_with(word)) {
+            break;
+        }
+        assert!(seen.len() < 3, "expected two requests and {word}: {seen:?}");
+    }
     let _ = gate.send(());
 }
 
@@ -241,7 +254,10 @@ async fn streaming_calls_refused_before_any_request_was_taken_are_retried() {
         let path = path(case);
         let request = Request::new(gated(gated_rx, &["a", "b", "c"])).with_timeout(CALL_DEADLINE);
         let call = channel.client_streaming(&path, request, codec());
-        let (reply, ()) = tokio::join!(timeout(HANG, call), open_after(&mut peer, word, gate));
+        let (reply, ()) = tokio::join!(
+            timeout(HANG, call),
+            open_on_retry(&mut peer, case, word, gate)
+        );
         let reply = reply
             .expect("no hang")
             .unwrap_or_else(|s| panic!("{case}: {s:?}"));
@@ -274,7 +290,10 @@ async fn streaming_calls_refused_before_any_request_was_taken_are_retried() {
                 .collect::<Vec<_>>()
                 .await
         };
-        let (replies, ()) = tokio::join!(timeout(HANG, read), open_after(&mut peer, word, gate));
+        let (replies, ()) = tokio::join!(
+            timeout(HANG, read),
+            open_on_retry(&mut peer, case, word, gate)
+        );
         let replies = replies.expect("no hang");
         assert_eq!(replies, [Ok(("xy".to_owned(), 2))], "{case}");
     }
@@ -303,7 +322,18 @@ async fn a_streaming_call_refused_after_its_first_request_fails_as_refused() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.delivery(), Delivery::Refused, "{status:?}");
     assert!(taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
-    let line = timeout(HANG, peer.line()).await.ok().flatten();
-    assert!(line.is_some_and(|l| l.starts_with("REFUSED")));
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        lines.push(timeout(HANG, peer.line()).await.ok().flatten());
+    }
+    assert!(
+        lines[0]
+            .as_deref()
+            .is_some_and(|l| l.starts_with("REQUEST RefuseAfterFirst "))
+            && lines[1]
+                .as_deref()
+                .is_some_and(|l| l.starts_with("REFUSED")),
+        "{lines:?}"
+    );
     still_works(&channel, "RefuseAfterFirst").await;
 }

@@ -18,7 +18,8 @@ that exact name (RST_STREAM REFUSED_STREAM, or a GOAWAY whose last-stream-id
 is below the stream) and answer later ones like ``Ok``; ``RefuseAfter*``
 refuses once the first request message has arrived. They print a line when
 they act, so a test can wait for them: ``REFUSED <stream>`` and
-``GOAWAY <stream>``. The process ends when stdin
+``GOAWAY <stream>``, and ``REQUEST <case> <stream>`` for each of their
+requests (a second one for a case is the client's retry). The process ends when stdin
 closes.
 """
 
@@ -194,6 +195,8 @@ class Conn:
             case = path.rsplit(b"/", 1)[-1].decode("ascii", "replace")
             st = Stream(event.stream_id, case)
             self.streams[event.stream_id] = st
+            if case.startswith(("RefuseFirst", "GoawayFirst", "RefuseAfter")):
+                say(f"REQUEST {case} {st.sid}")
             self.on_headers(st)
         elif isinstance(event, h2.events.DataReceived):
             if event.flow_controlled_length:
