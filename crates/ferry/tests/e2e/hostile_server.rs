@@ -147,6 +147,18 @@ async fn a_misbehaving_server_gets_clear_statuses() {
         still_works(&channel, case).await;
     }
     assert!(wrong.is_empty(), "wrong statuses:\n{}", wrong.join("\n"));
+    // Garbage details are dropped; the code and message stand.
+    let status = call(&channel, "GarbageDetails", CALL_DEADLINE)
+        .await
+        .unwrap_err();
+    assert!(status.details().is_empty(), "{status:?}");
+    // A GOAWAY that covers the call, sent in the middle of its answer: the
+    // call completes, and the next one goes to a new connection.
+    let reply = call(&channel, "GoawayGraceful", CALL_DEADLINE)
+        .await
+        .unwrap_or_else(|s| panic!("GoawayGraceful: {s:?}"));
+    assert_eq!(reply.text, "GoawayGraceful");
+    still_works(&channel, "GoawayGraceful").await;
     drop(peer);
 }
 

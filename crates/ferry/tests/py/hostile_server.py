@@ -346,6 +346,20 @@ class Conn:
             h.send_headers(sid, RESPONSE_HEADERS)
             h.send_data(sid, grpc_frame(reply))
             h.send_headers(sid, OK_TRAILERS + [(b"x-big", b"b" * (20 << 10))], end_stream=True)
+        elif case == "GoawayGraceful":
+            # A GOAWAY that covers this stream, in the middle of its answer
+            # (hand-made, so h2 keeps sending): the call still completes.
+            h.send_headers(sid, RESPONSE_HEADERS)
+            frame = grpc_frame(reply)
+            h.send_data(sid, frame[:3])
+            self.flush()
+            goaway = sid.to_bytes(4, "big") + (0).to_bytes(4, "big")
+            self.sock.sendall(len(goaway).to_bytes(3, "big") + b"\x07\x00" + bytes(4) + goaway)
+            h.send_data(sid, frame[3:])
+            h.send_headers(sid, OK_TRAILERS, end_stream=True)
+            self.flush()
+            self.closed = True
+            return
         elif case == "OversizedHeaders":
             h.send_headers(sid, RESPONSE_HEADERS + [(b"x-big", b"b" * (64 << 10))])
             h.send_data(sid, grpc_frame(reply))
