@@ -47,7 +47,7 @@ pub use call::Streaming;
 pub use client::{Channel, ChannelBuilder};
 pub use codec::{BytesCodec, Codec, ProstCodec};
 pub use ferry_wire::grpc::Metadata;
-pub use message::{Request, Response};
+pub use message::{IntoOutbound, Outbound, Request, Response};
 pub use server::{Server, ServerBuilder, ServerCall, Service};
 pub use status::{Code, Delivery, Status};
 pub use stubs::{CallGone, IntoRequest, IntoStreamingRequest, ResponseStream, StreamSender};

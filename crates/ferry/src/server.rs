@@ -40,6 +40,7 @@ use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
+use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
 pub use crate::routes::{IMPLEMENTATION_KEY, ServiceLimit};
 use crate::routes::{Route, Routes};
@@ -241,13 +242,16 @@ where
     respond_one(sink, &codec, result).await;
 }
 
-/// Runs a server-streaming handler: one request in, a stream out.
-pub async fn server_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+/// Runs a server-streaming handler: one request in, a stream out. The
+/// stream yields messages, or [`Outbound`](crate::Outbound)s to send one
+/// message uncompressed on a compressed call.
+pub async fn server_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
 where
     C: Codec,
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let Some((request, sink)) = single_request(call, &codec).await else {
         return;
@@ -273,13 +277,16 @@ where
     respond_one(sink, &codec, result).await;
 }
 
-/// Runs a bidirectional-streaming handler: a stream in, a stream out.
-pub async fn bidi_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+/// Runs a bidirectional-streaming handler: a stream in, a stream out (of
+/// messages or [`Outbound`](crate::Outbound)s, as for
+/// [`server_streaming`]).
+pub async fn bidi_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
 where
     C: Codec,
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let Parts {
         metadata,
@@ -301,7 +308,7 @@ async fn respond_one<C: Codec>(
             let trailers = std::mem::take(response.trailers_mut());
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
-            let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+            let sent = match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
                 Ok(data) => {
                     sink.send_headers(Metadata::new());
                     sink.send.send_last(data)
@@ -317,13 +324,14 @@ async fn respond_one<C: Codec>(
     }
 }
 
-async fn respond_stream<C, S>(
+async fn respond_stream<C, S, M>(
     mut sink: ResponseSink,
     codec: &C,
     result: Result<Response<S>, Status>,
 ) where
     C: Codec,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let (metadata, stream, trailers) = match result {
         Ok(mut response) => {
@@ -338,7 +346,12 @@ async fn respond_stream<C, S>(
     while let Some(item) = stream.next().await {
         match item {
             Ok(message) => {
-                let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+                let message = message.into_outbound();
+                let compress = message.may_compress();
+                let sent = match sink
+                    .send
+                    .frame(compress, |buf| codec.encode(message.get_ref(), buf))
+                {
                     Ok(data) => {
                         drop(message);
                         sink.send_message(data).await
@@ -361,6 +374,7 @@ pub struct ServerBuilder {
     routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<ServerTlsConfig>,
     conn: conn::Config,
@@ -453,6 +467,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Ends a connection gracefully (the two-step GOAWAY) once it has had
+    /// no call open for `idle`, as grpc-go's `MaxConnectionIdle`: idle
+    /// clients stop holding a connection, and a client reconnects when it
+    /// next calls. A connection with calls running is never idle. Default:
+    /// connections may stay idle as long as their peers keep them.
+    pub fn max_connection_idle(mut self, idle: Duration) -> ServerBuilder {
+        self.conn.idle_timeout = Some(idle);
+        self
+    }
+
     /// Pings each client after `interval` without hearing from it and
     /// closes connections whose client does not answer within `timeout`,
     /// so half-open connections do not hold resources. Default: off.
@@ -475,6 +499,16 @@ impl ServerBuilder {
     /// (`grpc-accept-encoding`). Default: identity (no compression).
     pub fn send_compressed(mut self, encoding: Encoding) -> ServerBuilder {
         self.send_compressed = encoding;
+        self
+    }
+
+    /// Response messages smaller than this (encoded) go uncompressed (flag
+    /// 0) even when the call's responses are compressed; so do messages that
+    /// compression does not make smaller. Default
+    /// [`DEFAULT_MIN_COMPRESS_SIZE`](crate::compression::DEFAULT_MIN_COMPRESS_SIZE)
+    /// (64 bytes); 0 compresses every message that shrinks.
+    pub fn min_compress_size(mut self, bytes: usize) -> ServerBuilder {
+        self.min_compress_size = bytes;
         self
     }
 
@@ -523,6 +557,7 @@ impl ServerBuilder {
                 tls,
                 interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
+                min_compress_size: self.min_compress_size,
                 accept_compressed: self.accept_compressed,
                 routes: self.routes,
                 conn: self.conn,
@@ -540,6 +575,7 @@ struct Inner {
     routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<TlsAcceptor>,
     conn: conn::Config,
@@ -576,6 +612,7 @@ impl Server {
             routes: Routes::default(),
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
+            min_compress_size: compression::DEFAULT_MIN_COMPRESS_SIZE,
             accept_compressed: EncodingSet::all(),
             tls: None,
             // grpc-go's keepalive enforcement, so clients that ping too
@@ -855,6 +892,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
                 set
             });
     send.encoding = compression::pick(inner.send_compressed, &client_accepts);
+    send.min_compress_size = inner.min_compress_size;
     let mut sink = ResponseSink {
         extra: Metadata::new(),
         accept: inner.accept_compressed,

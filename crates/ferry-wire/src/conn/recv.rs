@@ -65,6 +65,7 @@ impl Connection {
     /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),
     /// exactly as [`handle_input`](Connection::handle_input) does for a slice.
     pub fn handle_received(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.closed {
             self.inbuf.clear();
             return;
@@ -691,8 +692,11 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         refused.sort_unstable();
-        for id in refused {
-            self.remove_stream(id);
+        // Events first, streams removed after: removing the last stream
+        // ends a draining connection (`Event::Closed`), and the refusals
+        // and the GOAWAY must reach the runtime before that, or the
+        // refused calls would read as lost with the connection.
+        for &id in &refused {
             self.events.push_back(Event::Reset(StreamError {
                 stream_id: id,
                 reason: Reason::REFUSED_STREAM,
@@ -705,6 +709,9 @@ impl Connection {
             reason: g.reason,
             debug_data: g.debug_data,
         });
+        for id in refused {
+            self.remove_stream(id);
+        }
         self.check_drained();
     }
 

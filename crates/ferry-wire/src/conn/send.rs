@@ -281,6 +281,7 @@ impl Connection {
     /// about [`Config::max_write_batch`](super::Config::max_write_batch)
     /// bytes. Call it until it returns 0.
     pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> usize {
+        self.clock = self.clock.max(now);
         let start = dst.len();
         self.flush_control(dst);
         if !self.closed && self.inbuf.len() >= crate::frame::HEADER_LEN {
