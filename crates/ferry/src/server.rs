@@ -129,6 +129,19 @@ struct ResponseSink {
     accept: EncodingSet,
     guard: StreamGuard,
     headers_sent: bool,
+    /// The client's deadline: a sink dropped after it (the handler was
+    /// cancelled because the deadline passed) ends the call with
+    /// DEADLINE_EXCEEDED rather than a bare RST_STREAM, so every client
+    /// reports the deadline whichever timer fires first.
+    deadline: Option<Instant>,
+}
+
+impl Drop for ResponseSink {
+    fn drop(&mut self) {
+        if !self.guard.finished && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.send_status(Status::deadline_exceeded("deadline exceeded").framework());
+        }
+    }
 }
 
 impl ResponseSink {
@@ -159,6 +172,10 @@ impl ResponseSink {
 
     /// Ends the call with `status` (Trailers-Only if nothing was sent yet).
     fn finish(mut self, status: Status) {
+        self.send_status(status);
+    }
+
+    fn send_status(&mut self, status: Status) {
         let handle = &self.send.handle;
         let id = self.send.id;
         let mut trailers = Trailers::new(status.to_wire());
@@ -903,6 +920,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
             finished: false,
         },
         headers_sent: false,
+        deadline: head.timeout().map(|t| Instant::now() + t),
     };
     match inner
         .accept_compressed

@@ -607,3 +607,54 @@ async fn a_native_peer_that_never_says_hello_is_closed() {
     drop((sock, silent));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_handler_past_its_deadline_ends_the_call_with_deadline_exceeded() {
+    use bytes::BytesMut;
+    use ferry_wire::native::{Flags, Frame, FrameDecoder, Kind, Meta};
+    use prost::Message as _;
+
+    let server = Running::start().await;
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut out = BytesMut::new();
+    Frame::new(Kind::Hello, 0).encode(&mut out);
+    // A client that sends a deadline but keeps no timer of its own: the
+    // server's status is what it hears.
+    let meta = Meta {
+        service: Some("test.Echo".into()),
+        method: Some("Unary".into()),
+        timeout: Some(Duration::from_millis(100)),
+        ..Meta::default()
+    };
+    let slow = Msg {
+        sleep_ms: 10_000,
+        ..msg("slow")
+    };
+    Frame {
+        flags: Flags::MESSAGE | Flags::END_STREAM,
+        meta: meta.to_bytes(),
+        body: slow.encode_to_vec().into(),
+        ..Frame::new(Kind::Request, 1)
+    }
+    .encode(&mut out);
+    sock.write_all(&out).await.unwrap();
+    let decoder = FrameDecoder::new();
+    let mut buf = BytesMut::new();
+    let reply = loop {
+        match decoder.decode(&mut buf).unwrap() {
+            Some(frame) if frame.kind == Kind::Response => break frame,
+            Some(_) => continue,
+            None => {
+                let n = tokio::time::timeout(Duration::from_secs(10), sock.read_buf(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(n > 0, "connection closed");
+            }
+        }
+    };
+    assert!(reply.has(Flags::END_STREAM) && reply.has(Flags::FRAMEWORK_ERROR));
+    assert_eq!(reply.status, Code::DeadlineExceeded as u8);
+    drop(sock);
+    server.stop().await;
+}
