@@ -30,13 +30,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// Output is produced from the wire core until this much waits to be
-/// written; the socket drains it before more is asked for.
+/// written; the socket drains all of it before more is asked for.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// How long a closing connection keeps reading (and dropping) what the
 /// peer still sends, so our last frames are not lost to a TCP reset.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
-/// Bytes read from the socket at a time.
+/// Room made in the connection's input buffer before a read.
 const READ_CHUNK: usize = 64 * 1024;
+/// A read goes ahead without making room while this much is left (a whole
+/// default-size frame and its header).
+const MIN_READ_ROOM: usize = 16 * 1024 + 9;
 
 /// What a call asks of its connection.
 #[derive(Debug)]
@@ -131,6 +134,12 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
+    /// A handle over a driver's command channel (the native driver makes
+    /// its own).
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Command>, shared: Arc<Shared>) -> Handle {
+        Handle { tx, shared }
+    }
+
     /// Sends a command; false when the driver is gone.
     pub(crate) fn send(&self, cmd: Command) -> bool {
         self.tx.send(cmd).is_ok()
@@ -224,14 +233,25 @@ impl Driver {
     async fn run<IO: AsyncRead + AsyncWrite + Send>(mut self, io: IO) {
         let (mut reader, mut writer) = tokio::io::split(io);
         let mut out = BytesMut::with_capacity(OUT_HIGH_WATER);
-        let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut read_open = true;
         let mut commands_open = true;
         let mut unused_shutdown = false;
         let mut needs_flush = false;
         loop {
             let now = Instant::now().into_std();
-            while out.len() < OUT_HIGH_WATER && self.conn.poll_transmit(now, &mut out) > 0 {}
+            // Output is produced only into an empty buffer: appending behind
+            // what a partial write left would first move that remainder to
+            // the front of the buffer (or reallocate it), a copy of up to
+            // the whole batch on every turn while the socket is full.
+            if out.is_empty() {
+                // Takes back the whole allocation the last write consumed
+                // (no copy: nothing is left in it). Without this the buffer
+                // looks empty and small, the wire core swaps it for its
+                // control-frame buffer, and a batch of DATA then regrows a
+                // tiny buffer by doubling, copying itself each time.
+                out.reserve(OUT_HIGH_WATER);
+                while out.len() < OUT_HIGH_WATER && self.conn.poll_transmit(now, &mut out) > 0 {}
+            }
             self.sweep();
             if out.is_empty() {
                 if needs_flush {
@@ -253,6 +273,12 @@ impl Driver {
                 }
             }
             let deadline = self.conn.poll_timeout().map(Instant::from_std);
+            // Socket bytes go straight into the wire core's input buffer:
+            // frames are sliced out of it, never copied.
+            let inbuf = self.conn.recv_buffer();
+            if inbuf.capacity() - inbuf.len() < MIN_READ_ROOM {
+                inbuf.reserve(READ_CHUNK);
+            }
             tokio::select! {
                 biased;
                 written = writer.write_buf(&mut out), if !out.is_empty() => {
@@ -277,19 +303,13 @@ impl Driver {
                         None => commands_open = false,
                     }
                 }
-                read = reader.read_buf(&mut inbuf), if read_open && self.conn.wants_read() => {
+                read = reader.read_buf(self.conn.recv_buffer()), if read_open && self.conn.wants_read() => {
                     match read {
                         Ok(0) | Err(_) => {
                             read_open = false;
                             self.conn.handle_eof();
                         }
-                        Ok(_) => {
-                            self.conn.handle_input(&inbuf, Instant::now().into_std());
-                            inbuf.clear();
-                            if inbuf.capacity() < READ_CHUNK {
-                                inbuf.reserve(READ_CHUNK);
-                            }
-                        }
+                        Ok(_) => self.conn.handle_received(Instant::now().into_std()),
                     }
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {

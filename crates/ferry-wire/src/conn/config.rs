@@ -154,7 +154,8 @@ pub struct Config {
     /// Time the peer has to acknowledge our SETTINGS (SETTINGS_TIMEOUT).
     /// Default 10 s.
     pub settings_timeout: Duration,
-    /// Close the connection gracefully after this long with no open stream.
+    /// Close the connection gracefully after this long with no open stream,
+    /// counted from when the last stream ended (or the connection began).
     /// Default: none (the runtime decides).
     pub idle_timeout: Option<Duration>,
     /// Keepalive pings. Default: none.

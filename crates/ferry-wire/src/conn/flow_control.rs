@@ -61,8 +61,12 @@ impl SendWindow {
 ///
 /// The peer's credit (`advertised`) plus what the application has not
 /// consumed yet (`unreleased`) never exceeds the target window, so a slow
-/// reader stops the sender instead of growing our buffers: receive window is
-/// released by the application's consumption, not by frame arrival.
+/// reader stops the sender instead of growing our buffers: a stream's
+/// receive window is released by the application's consumption, not by frame
+/// arrival. The connection's window is released on arrival (see
+/// `Connection::recv_data`): the stream windows already bound what the
+/// application holds, and a connection window waiting for the application
+/// deadlocks when many streams hold partial messages.
 ///
 /// **Batching threshold.** A WINDOW_UPDATE goes out once at least a quarter
 /// of the target window is owed (grpc-go's threshold). A reader of small

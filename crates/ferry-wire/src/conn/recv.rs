@@ -41,29 +41,53 @@ fn calm(detail: &'static str) -> Error {
 impl Connection {
     /// Feeds bytes read from the socket. Complete frames are processed at
     /// once; a partial frame waits for the rest. Errors surface as events.
-    pub fn handle_input(&mut self, mut data: &[u8], now: Instant) {
+    ///
+    /// This copies `data` into the connection's input buffer; a runtime that
+    /// reads straight into [`recv_buffer`](Connection::recv_buffer) and then
+    /// calls [`handle_received`](Connection::handle_received) saves that copy.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
         if self.closed {
             return;
         }
+        self.inbuf.extend_from_slice(data);
+        self.handle_received(now);
+    }
+
+    /// The buffer socket bytes are read into, for
+    /// [`handle_received`](Connection::handle_received). Append only (a
+    /// read's `read_buf`); whatever it holds is input not yet processed.
+    /// Frames are sliced out of it without copying, so the payloads the
+    /// events carry share its allocations.
+    pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        &mut self.inbuf
+    }
+
+    /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),
+    /// exactly as [`handle_input`](Connection::handle_input) does for a slice.
+    pub fn handle_received(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+        if self.closed {
+            self.inbuf.clear();
+            return;
+        }
         if let Phase::Preface(matched) = self.phase {
-            let take = (PREFACE.len() - matched).min(data.len());
-            if data[..take] != PREFACE[matched..matched + take] {
+            let take = (PREFACE.len() - matched).min(self.inbuf.len());
+            if self.inbuf[..take] != PREFACE[matched..matched + take] {
                 return self.fail(ConnectionError::remote(
                     Reason::PROTOCOL_ERROR,
                     "invalid connection preface",
                 ));
             }
-            data = &data[take..];
+            let _ = self.inbuf.split_to(take);
             self.phase = if matched + take == PREFACE.len() {
                 Phase::FirstSettings
             } else {
                 Phase::Preface(matched + take)
             };
-            if data.is_empty() {
+            if self.inbuf.is_empty() {
                 return;
             }
         }
-        self.inbuf.extend_from_slice(data);
         if self.inbuf.len() > MAX_PAUSED_INPUT && !self.wants_read() {
             // The runtime kept reading although we asked it to pause.
             return self.fail(ConnectionError::library(
@@ -93,7 +117,8 @@ impl Connection {
             }
             let total = HEADER_LEN + head.length as usize;
             if self.inbuf.len() < total {
-                self.inbuf.reserve(total - self.inbuf.len());
+                // The rest arrives with the next read; the runtime makes
+                // room for it (reserving here too would reallocate twice).
                 break;
             }
             let mut bytes = self.inbuf.split_to(total);
@@ -406,13 +431,20 @@ impl Connection {
         if d.payload.is_empty() && !d.end_stream && !self.buckets.empty_frames.take(now) {
             return Err(calm("too many empty frames"));
         }
-        // The connection window counts every DATA frame, whatever its stream.
+        // The connection window counts every DATA frame, whatever its stream,
+        // and is given back on arrival: what the application holds is bounded
+        // per stream by the stream windows. Tying the connection window to
+        // the application too deadlocks as soon as several streams each hold
+        // part of a message that they release only once it is whole: the
+        // connection window runs out and no message can complete (grpc-go
+        // also credits the connection on arrival).
         if self.conn_recv.recv(len).is_err() {
             return Err(conn_err(
                 Reason::FLOW_CONTROL_ERROR,
                 "DATA exceeds the connection window",
             ));
         }
+        self.release_connection(u64::from(len));
         if len > 0 {
             if let Some(bdp) = self.bdp.as_mut() {
                 if bdp.on_data(len, now) {
@@ -424,7 +456,6 @@ impl Connection {
             }
         }
         let Some(stream) = self.streams.get_mut(&id) else {
-            self.release_connection(u64::from(len));
             if self.is_idle(id) {
                 return Err(conn_err(
                     Reason::PROTOCOL_ERROR,
@@ -443,7 +474,6 @@ impl Connection {
             None
         };
         if let Some((reason, why)) = problem {
-            self.release_connection(u64::from(len));
             return Err(stream_err(id, reason, why));
         }
         let body = d.payload.len() as u64;
@@ -457,19 +487,14 @@ impl Connection {
             }
             *left -= body;
         }
-        // Padding is ours to give back at once; the payload waits for the
-        // application on its stream. The connection window is given back on
-        // arrival (as grpc-go does): the stream windows already bound what
-        // unread data can hold, and a connection window that waited for the
-        // application deadlocks once many streams each hold part of a
-        // message none of them can finish.
+        // Padding is ours to give back at once; the payload's stream window
+        // waits for the application.
         let padding = u64::from(len) - body;
         if padding > 0 {
             if let Some(increment) = stream.recv.release(padding) {
                 self.queue_window_update(id, increment);
             }
         }
-        self.release_connection(u64::from(len));
         self.events.push_back(Event::Data {
             stream_id: id,
             data: d.payload,
@@ -667,8 +692,11 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         refused.sort_unstable();
-        for id in refused {
-            self.remove_stream(id);
+        // Events first, streams removed after: removing the last stream
+        // ends a draining connection (`Event::Closed`), and the refusals
+        // and the GOAWAY must reach the runtime before that, or the
+        // refused calls would read as lost with the connection.
+        for &id in &refused {
             self.events.push_back(Event::Reset(StreamError {
                 stream_id: id,
                 reason: Reason::REFUSED_STREAM,
@@ -681,6 +709,9 @@ impl Connection {
             reason: g.reason,
             debug_data: g.debug_data,
         });
+        for id in refused {
+            self.remove_stream(id);
+        }
         self.check_drained();
     }
 

@@ -180,8 +180,8 @@ impl Connection {
 
     /// The application consumed `n` bytes of a stream's data: the peer may
     /// send that much more on the stream (batched into WINDOW_UPDATEs, see
-    /// `flow_control.rs`; the connection window was given back on arrival). Unknown streams are ignored: their credit was
-    /// returned when they closed.
+    /// `flow_control.rs`; the connection window was credited on arrival).
+    /// Unknown streams are ignored.
     pub fn release_capacity(&mut self, stream_id: StreamId, n: usize) {
         if self.closed {
             return;
@@ -244,12 +244,11 @@ impl Connection {
         if self.control.is_empty() {
             return;
         }
-        if dst.is_empty() && dst.capacity() <= self.control.capacity() {
-            std::mem::swap(dst, &mut self.control);
-        } else {
-            dst.extend_from_slice(&self.control);
-            self.control.clear();
-        }
+        // Copied, never swapped: control frames and header blocks are small,
+        // and handing the caller our small buffer made the DATA appended
+        // after them regrow it by doubling (a copy of the batch each time).
+        dst.extend_from_slice(&self.control);
+        self.control.clear();
         self.pending_control = 0;
     }
 
@@ -282,6 +281,7 @@ impl Connection {
     /// about [`Config::max_write_batch`](super::Config::max_write_batch)
     /// bytes. Call it until it returns 0.
     pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> usize {
+        self.clock = self.clock.max(now);
         let start = dst.len();
         self.flush_control(dst);
         if !self.closed && self.inbuf.len() >= crate::frame::HEADER_LEN {

@@ -441,6 +441,43 @@ fn user_ping_is_acknowledged() {
     );
 }
 
+#[test]
+fn direct_reads_split_anywhere_work_like_handle_input() {
+    let now = Instant::now();
+    let mut client = Connection::new(Role::Client, Config::default(), now);
+    let mut server = Connection::new(Role::Server, Config::default(), now);
+    let id = client.open_stream(&req(), false).unwrap();
+    client
+        .send_data(id, Bytes::from_static(b"hello"), true)
+        .unwrap();
+    let bytes = take_output(&mut client, now);
+    // One byte per read, through the preface and every frame boundary.
+    for b in bytes.iter() {
+        server.recv_buffer().extend_from_slice(&[*b]);
+        server.handle_received(now);
+    }
+    assert!(!server.is_closed());
+    let reply = frames(&take_output(&mut server, now));
+    assert!(
+        reply
+            .iter()
+            .any(|f| matches!(f, Frame::Settings(s) if s.ack))
+    );
+    let got: Vec<Event> = events(&mut server);
+    assert!(matches!(got[0], Event::SettingsChanged(_)));
+    assert!(matches!(got[1], Event::StreamOpened { stream_id, .. } if stream_id == id));
+    assert!(
+        matches!(&got[2], Event::Data { data, end_stream: true, .. } if data.as_ref() == b"hello")
+    );
+    assert_eq!(got.len(), 3);
+
+    let mut bad = Connection::new(Role::Server, Config::default(), now);
+    bad.recv_buffer()
+        .extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    bad.handle_received(now);
+    assert!(bad.is_closed(), "a wrong preface closes the connection");
+}
+
 /// Many streams each carrying one message larger than a stream window, read
 /// the way the runtime reads: `expect_message` once the first bytes arrive,
 /// the stream's window released only when the whole message is in, the

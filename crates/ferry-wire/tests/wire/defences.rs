@@ -367,6 +367,36 @@ fn window_dribble_is_cut_off() {
     assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "window dribble");
 }
 
+/// Small WINDOW_UPDATEs that answer our DATA are fair (gRPC C++ sends one
+/// per small message it receives): they go to a window that is open, so
+/// they do not count as a dribble.
+#[test]
+fn small_window_updates_answering_our_data_are_allowed() {
+    let mut raw = RawClient::new(Config::default());
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    let id = StreamId::new(1);
+    raw.server.send_headers(id, &response(), false).unwrap();
+    for round in 0..20 {
+        raw.server
+            .send_data(id, Bytes::from_static(&[7u8; 20]), false)
+            .unwrap();
+        let frames = raw.server_frames();
+        assert!(
+            frames.iter().any(|f| matches!(f, Frame::Data(_))),
+            "round {round}"
+        );
+        for _ in 0..100 {
+            raw.send(Frame::WindowUpdate(frame::WindowUpdate {
+                stream_id: StreamId::ZERO,
+                increment: 1,
+            }));
+        }
+        assert!(!raw.server.is_closed(), "closed in round {round}");
+    }
+    // 2,000 small updates in all, each batch following our DATA.
+}
+
 #[test]
 fn small_updates_to_an_open_window_are_not_a_dribble() {
     // grpcio under load: thousands of 5-byte WINDOW_UPDATEs to windows that

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario of issue 6 against Ferry, tonic, grpc-go and
+# gRPC C++, with the server pinned to core 0 and the load generator to core 1,
+# peers one after another in each round, and writes the medians with ratios to
+# tonic into BENCHMARKS.md (between the bench:results markers).
+#
+#   bench/run.sh            # 3 rounds, 5 s per measurement, 10,000-connection memory test
+#   bench/run.sh --quick    # 1 round, 1.5 s per measurement, 1,000 connections: for iteration
+#   bench/run.sh --no-write # print the table instead of writing BENCHMARKS.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+write=1
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1 ;;
+    --no-write) write=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-write]" >&2; exit 2 ;;
+  esac
+done
+command="bench/run.sh $*"
+
+if ((quick)); then
+  rounds=1 duration_ms=1500 warmup_ms=500 idle_conns=1000 open_streams=1000
+else
+  rounds=3 duration_ms=5000 warmup_ms=1000 idle_conns=10000 open_streams=10000
+fi
+duration=${duration_ms}ms warmup=${warmup_ms}ms
+warmup_s=$(awk "BEGIN { print $warmup_ms / 1000 }")
+duration_s=$(awk "BEGIN { print $duration_ms / 1000 }")
+
+bench/peers.sh
+out=$PWD/target/bench-peers
+raw=$out/results.jsonl
+: >"$raw"
+log=$out/servers.log
+: >"$log"
+hz=$(getconf CLK_TCK)
+port=50071
+server_core=0
+client_core=1
+# 10,000 connections need as many descriptors on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+server_bin() {
+  case $1 in
+    ferry) echo "$out/ferry-bench-server" ;;
+    tonic) echo "$out/tonic-bench-server" ;;
+    go) echo "$out/go-bench-server" ;;
+    cpp) echo "$out/cpp-bench-server" ;;
+  esac
+}
+
+spid=""
+start_server() { # peer
+  taskset -c "$server_core" "$(server_bin "$1")" "127.0.0.1:$port" >>"$log" 2>&1 &
+  spid=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "run.sh: $1 server did not start (see $log)" >&2
+  exit 1
+}
+
+stop_server() {
+  kill -INT "$spid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$spid" 2>/dev/null || true
+  wait "$spid" 2>/dev/null || true
+  spid=""
+}
+trap '[ -n "$spid" ] && kill -KILL "$spid" 2>/dev/null; true' EXIT
+
+# CPU time (user + system, all threads) of a process, in clock ticks.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+# Appends one result line: the load generator's JSON plus our fields.
+record() { # json-file extra-json
+  python3 - "$1" "$2" >>"$raw" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.update(json.loads(sys.argv[2]))
+print(json.dumps(d))
+PY
+}
+
+# One ferry-bench measurement; server CPU is sampled over the measured window.
+measure() { # scenario peer round client [ferry-bench args...]
+  local scenario=$1 peer=$2 round=$3 client=$4
+  shift 4
+  local tmp=$out/last.json t0 t1
+  taskset -c "$client_core" "$out/ferry-bench" --target "127.0.0.1:$port" --json --no-progress \
+    --client "$client" --warmup "$warmup" --duration "$duration" "$@" >"$tmp" &
+  local lg=$!
+  sleep "$warmup_s"
+  t0=$(cpu_ticks "$spid")
+  if ! wait "$lg"; then
+    echo "run.sh: $scenario on $peer ($client client) failed" >&2
+    return 0
+  fi
+  t1=$(cpu_ticks "$spid")
+  record "$tmp" "{\"scenario\": \"$scenario\", \"peer\": \"$peer\", \"round\": $round, \"server_cpu_s\": $(python3 -c "print(($t1 - $t0) / $hz)")}"
+  printf '  %-14s %-6s %-6s %s\n' "$scenario" "$peer" "$client" \
+    "$(python3 -c "import json; d = json.load(open('$tmp')); print(f\"{d['calls_per_s']:.0f}/s {d['bytes_per_s'] / 1e6:.1f} MB/s errors={sum(d['errors'].values())}\")")"
+}
+
+# h2load: 50 connections x 20 streams, the pre-framed 100-byte request.
+measure_h2load() { # peer round
+  local peer=$1 round=$2 tmp=$out/h2load.txt t0 t1
+  taskset -c "$client_core" h2load -t 1 -c 50 -m 20 -D "$duration" --warm-up-time="$warmup" \
+    -d "$out/unary-100.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$port/bench.Bench/Unary" >"$tmp" 2>&1 &
+  local lg=$!
+  sleep "$warmup_s"
+  t0=$(cpu_ticks "$spid")
+  wait "$lg" || { echo "run.sh: h2load on $peer failed" >&2; return 0; }
+  t1=$(cpu_ticks "$spid")
+  python3 bench/report.py h2load "$tmp" >"$out/h2load.json"
+  record "$out/h2load.json" "{\"scenario\": \"s1-h2load\", \"peer\": \"$peer\", \"round\": $round, \"client\": \"h2load\", \"server_cpu_s\": $(python3 -c "print(($t1 - $t0) / $hz)")}"
+  printf '  %-14s %-6s %-6s %s\n' s1-h2load "$peer" h2load "$(python3 -c "import json; print(f\"{json.load(open('$out/h2load.json'))['calls_per_s']:.0f}/s\")")"
+}
+
+"$out/ferry-bench" --size 100 --write-h2load-body "$out/unary-100.bin"
+
+streams=(
+  "s3-ss-1m-1 server-stream 1048576 1"
+  "s3-ss-64k-1 server-stream 65536 1"
+  "s3-ss-1m-16 server-stream 1048576 16"
+  "s3-ss-64k-16 server-stream 65536 16"
+  "s3-cs-1m-1 client-stream 1048576 1"
+  "s3-cs-64k-1 client-stream 65536 1"
+  "s3-cs-1m-16 client-stream 1048576 16"
+  "s3-cs-64k-16 client-stream 65536 16"
+)
+
+for round in $(seq "$rounds"); do
+  echo "run.sh: round $round of $rounds"
+  for size in 1048576 65536; do
+    taskset -c "$server_core" "$out/tcp-ceiling" receive "127.0.0.1:$port" &
+    spid=$!
+    sleep 0.3
+    taskset -c "$client_core" "$out/tcp-ceiling" send "127.0.0.1:$port" "$size" "$duration_s" >"$out/tcp.json"
+    record "$out/tcp.json" "{\"scenario\": \"s3-tcp-$size\", \"peer\": \"tcp\", \"round\": $round, \"client\": \"tcp\"}"
+    kill -KILL "$spid"; wait "$spid" 2>/dev/null || true; spid=""
+  done
+  for peer in ferry tonic go cpp; do
+    start_server "$peer"
+    measure_h2load "$peer" "$round"
+    measure s1-unary "$peer" "$round" ferry --call unary --size 100 --connections 50 --concurrency 1000
+    measure s2-latency "$peer" "$round" ferry --call unary --size 100
+    for s in "${streams[@]}"; do
+      read -r name call size n <<<"$s"
+      measure "$name" "$peer" "$round" ferry --call "$call" --size "$size" --concurrency "$n"
+    done
+    measure s4-pingpong "$peer" "$round" ferry --call ping-pong --size 100
+    case $peer in
+      tonic)
+        # tonic's own client against its own server, for stack-to-stack ratios.
+        measure s2-latency "$peer" "$round" tonic --call unary --size 100
+        for s in "${streams[@]}"; do
+          read -r name call size n <<<"$s"
+          measure "$name" "$peer" "$round" tonic --call "$call" --size "$size" --concurrency "$n"
+        done
+        measure s4-pingpong "$peer" "$round" tonic --call ping-pong --size 100
+        ;;
+      go | cpp)
+        # Scenario 5: the tonic client against the same peer as s1-unary's Ferry client.
+        measure s1-unary "$peer" "$round" tonic --call unary --size 100 --connections 50 --concurrency 1000
+        ;;
+    esac
+    stop_server
+  done
+done
+
+# Scenario 6: resident memory of a fresh server per idle connection and per open call.
+hold() { # scenario peer count [ferry-bench args...]
+  local scenario=$1 peer=$2 count=$3
+  shift 3
+  start_server "$peer"
+  sleep 0.5
+  local before after ready=$out/ready
+  rm -f "$ready"
+  before=$(rss_kb "$spid")
+  taskset -c "$client_core" "$out/ferry-bench" --target "127.0.0.1:$port" --json --no-progress \
+    --duration 3s --ready-file "$ready" "$@" >"$out/last.json" &
+  local lg=$!
+  for _ in $(seq 1200); do
+    [ -e "$ready" ] && break
+    kill -0 "$lg" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 1
+  after=$(rss_kb "$spid")
+  wait "$lg" || echo "run.sh: $scenario on $peer failed" >&2
+  record "$out/last.json" "{\"scenario\": \"$scenario\", \"peer\": \"$peer\", \"round\": 1, \"count\": $count, \"rss_before_kb\": $before, \"rss_after_kb\": $after}"
+  printf '  %-14s %-6s %s KiB per item\n' "$scenario" "$peer" "$(python3 -c "print(round(($after - $before) / $count, 1))")"
+  stop_server
+}
+echo "run.sh: memory"
+for peer in ferry tonic go cpp; do
+  hold s6-idle "$peer" "$idle_conns" --call idle-connections --connections "$idle_conns"
+  hold s6-streams "$peer" "$open_streams" --call open-streams --connections 50 --concurrency "$open_streams"
+done
+
+python3 bench/report.py table "$raw" --command "$command" --quick "$quick" \
+  $( ((write)) && echo --write BENCHMARKS.md)
