@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The main job. Today: the runtime's echo example (a Ferry server and
-# client making all four kinds of call over TCP on 127.0.0.1), then the wire
-# core's loopback demo. The chat example (the quick-start's ChatHub)
-# replaces them when code generation lands.
+# The main job: the quick-start's chat example end to end. Builds and starts
+# chat-server (aihub.ChatHub, with its built-in model), calls it with the Rust
+# client (unary, then streamed piece by piece) and the Python grpcio client,
+# then stops it gracefully. See examples/chat/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --quiet -p ferry --example echo
-cargo run --quiet -p ferry-wire --example loopback
+exec examples/chat/demo.sh

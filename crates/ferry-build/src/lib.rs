@@ -40,8 +40,14 @@
 //!
 //! A mistake in a `.proto` file fails the build with `file:line:column:
 //! message`, as a compiler would report it.
+//!
+//! `import "ferry/options.proto";` (built in, no include path) brings
+//! Ferry's method options: `option (ferry.one_way) = true;` on a unary
+//! method gives its client a `<method>_one_way` method that returns once the
+//! request is sent.
 
 mod error;
+mod options;
 mod service;
 
 use std::collections::BTreeSet;
@@ -72,6 +78,7 @@ pub fn configure() -> Builder {
         type_attributes: Vec::new(),
         field_attributes: Vec::new(),
         rerun_if_changed: true,
+        one_way_all_unary: false,
     }
 }
 
@@ -86,6 +93,7 @@ pub struct Builder {
     type_attributes: Vec<(String, String)>,
     field_attributes: Vec<(String, String)>,
     rerun_if_changed: bool,
+    one_way_all_unary: bool,
 }
 
 impl Builder {
@@ -158,6 +166,13 @@ impl Builder {
         self
     }
 
+    /// Gives every unary method a `<method>_one_way` client method, not
+    /// only those marked `option (ferry.one_way) = true`. Default: no.
+    pub fn one_way_for_all_unary(mut self, yes: bool) -> Builder {
+        self.one_way_all_unary = yes;
+        self
+    }
+
     /// Compiles `protos`, each found under one of `includes`, with every
     /// file they import.
     pub fn compile(
@@ -177,7 +192,15 @@ impl Builder {
             })?,
         };
 
-        let mut compiler = protox::Compiler::new(includes).map_err(|e| Error::proto(&e))?;
+        let mut resolver = protox::file::ChainFileResolver::new();
+        for include in includes {
+            resolver.add(protox::file::IncludeFileResolver::new(
+                include.as_ref().to_owned(),
+            ));
+        }
+        resolver.add(options::OptionsResolver);
+        resolver.add(protox::file::GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler.include_imports(true).include_source_info(true);
         compiler.open_files(protos).map_err(|e| Error::proto(&e))?;
 
@@ -188,6 +211,11 @@ impl Builder {
             }
         }
 
+        let one_way = if self.one_way_all_unary {
+            None
+        } else {
+            Some(options::one_way_methods(&compiler.descriptor_pool()))
+        };
         let descriptors = compiler.file_descriptor_set();
         if let Some(path) = &self.descriptor_set {
             std::fs::write(path, descriptors.encode_to_vec())
@@ -210,6 +238,7 @@ impl Builder {
                 server: self.server,
                 client: self.client,
             },
+            one_way,
         }));
         std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(Some(out_dir.clone()), e))?;
         config

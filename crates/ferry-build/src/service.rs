@@ -22,6 +22,9 @@ pub(crate) struct Parts {
 #[derive(Debug)]
 pub(crate) struct Generator {
     pub(crate) parts: Parts,
+    /// Paths of the methods that get a one-way client method; `None`: every
+    /// unary method.
+    pub(crate) one_way: Option<std::collections::HashSet<String>>,
 }
 
 impl prost_build::ServiceGenerator for Generator {
@@ -30,7 +33,7 @@ impl prost_build::ServiceGenerator for Generator {
             server(&service, buf);
         }
         if self.parts.client {
-            client(&service, buf);
+            client(&service, self.one_way.as_ref(), buf);
         }
     }
 }
@@ -64,6 +67,15 @@ fn docs(comments: &Comments, indent: u8, buf: &mut String) {
     attached.append_with_indent(indent, buf);
 }
 
+/// The service's own comments, then a blank doc line before what the
+/// generator adds.
+fn service_docs(service: &Service, buf: &mut String) {
+    docs(&service.comments, 0, buf);
+    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
+        buf.push_str("///\n");
+    }
+}
+
 fn deprecated(method: &Method) -> &'static str {
     if method.options.deprecated() {
         "#[deprecated]\n"
@@ -86,10 +98,7 @@ fn server(service: &Service, buf: &mut String) {
     let _ = writeln!(buf, "pub mod {module} {{");
     buf.push_str("use ::ferry::codegen as __ferry;\n\n");
 
-    docs(&service.comments, 0, buf);
-    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
-        buf.push_str("///\n");
-    }
+    service_docs(service, buf);
     let _ = writeln!(
         buf,
         "/// Every method has a default body that answers UNIMPLEMENTED, so an \
@@ -167,7 +176,11 @@ fn server(service: &Service, buf: &mut String) {
     buf.push_str("_ => __ferry::unknown_method(call),\n}\n}\n}\n}\n\n");
 }
 
-fn client(service: &Service, buf: &mut String) {
+fn client(
+    service: &Service,
+    one_way: Option<&std::collections::HashSet<String>>,
+    buf: &mut String,
+) {
     let client_name = format!("{}Client", service.name);
     let module = format!("{}_client", service.name.to_snake_case());
     let full = full_name(service);
@@ -178,10 +191,7 @@ fn client(service: &Service, buf: &mut String) {
     );
     let _ = writeln!(buf, "pub mod {module} {{");
     buf.push_str("use ::ferry::codegen as __ferry;\n\n");
-    docs(&service.comments, 0, buf);
-    if !service.comments.leading.is_empty() || !service.comments.trailing.is_empty() {
-        buf.push_str("///\n");
-    }
+    service_docs(service, buf);
     let _ = writeln!(
         buf,
         "/// Calls `{full}` over a [`ferry::Channel`]. Cheap to clone: clones share the \
@@ -247,6 +257,21 @@ fn client(service: &Service, buf: &mut String) {
                 "pub async fn {name}(&self, request: impl __ferry::IntoRequest<{input}>) -> \
                  ::core::result::Result<{reply}, __ferry::Status> {{\n\
                  __ferry::{shape}(&self.channel, {path:?}, __ferry::IntoRequest::into_request(request)).await\n}}"
+            );
+        }
+        let unary = !method.client_streaming && !method.server_streaming;
+        if unary && one_way.is_none_or(|marked| marked.contains(&path)) {
+            let _ = writeln!(
+                buf,
+                "\n/// Calls `{proto}` one-way: returns once the request is sent, without \
+                 waiting for the reply (which the server drops; over the native protocol it \
+                 sends none).\n{deprecated}\
+                 pub async fn {name}_one_way(&self, request: impl __ferry::IntoRequest<{input}>) -> \
+                 ::core::result::Result<(), __ferry::Status> {{\n\
+                 __ferry::call_one_way::<_, {output}>(&self.channel, {path:?}, \
+                 __ferry::IntoRequest::into_request(request)).await\n}}",
+                proto = method.proto_name,
+                deprecated = deprecated(method),
             );
         }
     }

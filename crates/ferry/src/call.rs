@@ -11,12 +11,14 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseStart, Trailers};
 
-use crate::compression::{Encoding, EncodingSet, compress, decompress};
+use crate::compression::{self, Encoding, EncodingSet, decompress};
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::client::{Attempt, Pump};
 use crate::driver::{Command, Handle, StreamEvent};
+use crate::server::BoxFuture;
 use crate::status::{Delivery, Status};
 
 /// Which end of a call this is.
@@ -26,9 +28,24 @@ pub(crate) enum Side {
     Server,
 }
 
+/// The detail the wire core gives a stream the peer reset itself (as
+/// opposed to one we reset because the peer broke a rule on it).
+const PEER_RESET_DETAIL: &str = "stream reset by peer";
+
 /// Status for a stream that the peer reset or that failed locally.
 pub(crate) fn reset_status(error: &StreamError, side: Side) -> Status {
-    let status = Status::from(grpc::Status::from_reset(error.reason));
+    let status = grpc::Status::from_reset(error.reason);
+    // The code follows the RST_STREAM code either way; the message says who
+    // reset the stream and why, so a limit we enforced (a header list over
+    // our limit) does not read as the peer's doing.
+    let status = if error.detail == PEER_RESET_DETAIL || error.reason == Reason::REFUSED_STREAM {
+        Status::from(status)
+    } else {
+        Status::new(
+            status.code(),
+            format!("stream reset ({}): {}", error.reason, error.detail),
+        )
+    };
     match (side, error.reason) {
         (Side::Client, Reason::REFUSED_STREAM) => status.with_delivery(Delivery::Refused),
         (Side::Client, _) => status.with_delivery(Delivery::Unknown),
@@ -147,6 +164,11 @@ impl RecvStream {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Bytes>, Status>> {
+        if self.outcome_taken {
+            // The end was reported (a clean end, or the one error): nothing
+            // more comes, even if the decoder still holds bytes or an error.
+            return Poll::Ready(Ok(None));
+        }
         loop {
             match self.decoder.next_message() {
                 Ok(Some(msg)) => {
@@ -378,8 +400,13 @@ pub struct Streaming<T> {
     guard: Option<StreamGuard>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Client bidi calls: the task feeding requests lives as long as this.
-    _pump: Option<crate::client::Pump>,
+    pump: Option<Pump>,
+    /// Client bidi calls: a refused call being run again on a new stream.
+    /// In a mutex only so that `Streaming` stays `Sync`; never contended.
+    retrying: Option<(std::sync::Mutex<Retrying>, Status)>,
 }
+
+type Retrying = BoxFuture<Option<Result<Attempt, Status>>>;
 
 impl<T> fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -400,7 +427,8 @@ impl<T> Streaming<T> {
             decode,
             guard,
             deadline: None,
-            _pump: None,
+            pump: None,
+            retrying: None,
         }
     }
 
@@ -410,9 +438,49 @@ impl<T> Streaming<T> {
         self
     }
 
-    pub(crate) fn with_pump(mut self, pump: crate::client::Pump) -> Streaming<T> {
-        self._pump = Some(pump);
+    pub(crate) fn with_pump(mut self, pump: Pump) -> Streaming<T> {
+        self.pump = Some(pump);
         self
+    }
+
+    /// Client bidi calls: when the stream was refused unprocessed and the
+    /// pump can give the request stream back, starts running the call again.
+    fn start_retry(&mut self, status: &Status) -> bool {
+        if status.delivery() != Delivery::Refused {
+            return false;
+        }
+        let Some(retry) = self.pump.as_mut().and_then(Pump::retry) else {
+            return false;
+        };
+        if let Some(guard) = self.guard.as_mut() {
+            guard.finished = true;
+        }
+        self.retrying = Some((std::sync::Mutex::new(retry), status.clone()));
+        true
+    }
+
+    /// Polls a retry started by `start_retry` (ready at once without one);
+    /// `Err` is the status the call ends with: the refusal when the request
+    /// stream could not be replayed.
+    fn poll_retry(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        let Some((retrying, _)) = self.retrying.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let future = retrying.get_mut().unwrap_or_else(|e| e.into_inner());
+        let outcome = ready!(future.as_mut().poll(cx));
+        let Some((_, refused)) = self.retrying.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        match outcome {
+            Some(Ok(attempt)) => {
+                self.recv = attempt.recv;
+                self.guard = Some(attempt.guard);
+                self.pump = Some(attempt.pump);
+                Poll::Ready(Ok(()))
+            }
+            Some(Err(status)) => Poll::Ready(Err(status)),
+            None => Poll::Ready(Err(refused)),
+        }
     }
 
     /// The next message; `Ok(None)` once the stream ended cleanly.
@@ -422,15 +490,27 @@ impl<T> Streaming<T> {
 
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
         if let Some(deadline) = self.deadline.as_mut() {
-            if !self.recv.is_done() && deadline.as_mut().poll(cx).is_ready() {
+            if (!self.recv.is_done() || self.retrying.is_some())
+                && deadline.as_mut().poll(cx).is_ready()
+            {
                 self.deadline = None;
+                self.retrying = None;
                 let status =
                     Status::deadline_exceeded("deadline exceeded").with_delivery(Delivery::Unknown);
                 let status = self.recv.fail(status);
                 return Poll::Ready(Err(status));
             }
         }
-        let result = match ready!(self.recv.poll_message(cx)) {
+        let polled = loop {
+            if let Err(status) = ready!(self.poll_retry(cx)) {
+                return Poll::Ready(Err(status));
+            }
+            match ready!(self.recv.poll_message(cx)) {
+                Err(status) if self.start_retry(&status) => {}
+                polled => break polled,
+            }
+        };
+        let result = match polled {
             Ok(Some(bytes)) => match (self.decode)(bytes) {
                 Ok(msg) => Ok(Some(msg)),
                 Err(status) => Err(self.recv.fail(status)),
@@ -451,7 +531,13 @@ impl<T> Streaming<T> {
     /// the headers do). Messages that arrive meanwhile are kept for
     /// [`Streaming::message`]; a call that fails first returns its status.
     pub async fn response_headers(&mut self) -> Result<Metadata, Status> {
-        self.recv.response_headers().await
+        loop {
+            std::future::poll_fn(|cx| self.poll_retry(cx)).await?;
+            match self.recv.response_headers().await {
+                Err(status) if self.start_retry(&status) => {}
+                result => return result,
+            }
+        }
     }
 
     /// Client side: the trailing metadata, once the stream has ended.
@@ -468,7 +554,7 @@ impl<T> Stream for Streaming<T> {
         if this.recv.is_done() && this.recv.outcome().is_some_and(Status::is_ok) {
             return Poll::Ready(None);
         }
-        let was_done = this.recv.is_done();
+        let was_done = this.recv.is_done() && this.retrying.is_none();
         match ready!(this.poll_next_message(cx)) {
             Ok(Some(msg)) => Poll::Ready(Some(Ok(msg))),
             Ok(None) => Poll::Ready(None),
@@ -486,6 +572,8 @@ pub(crate) struct SendStream {
     buf: BytesMut,
     /// How messages are compressed (identity: not at all).
     pub(crate) encoding: Encoding,
+    /// Smaller messages go uncompressed even when `encoding` is set.
+    pub(crate) min_compress_size: usize,
     scratch: BytesMut,
 }
 
@@ -496,17 +584,27 @@ impl SendStream {
             handle,
             buf: BytesMut::new(),
             encoding: Encoding::Identity,
+            min_compress_size: 0,
             scratch: BytesMut::new(),
         }
     }
 
     /// Encodes one message behind its prefix (before any await, so the
-    /// message need not be `Sync`).
+    /// message need not be `Sync`), compressed unless `compress` is false
+    /// or the message is too small to gain from it.
     pub(crate) fn frame(
         &mut self,
+        compress: bool,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
     ) -> Result<Bytes, Status> {
-        frame_compressed(self.encoding, &mut self.buf, &mut self.scratch, encode)
+        frame_message(
+            self.encoding,
+            compress,
+            self.min_compress_size,
+            &mut self.buf,
+            &mut self.scratch,
+            encode,
+        )
     }
 
     /// Queues one framed message, then waits until the stream can take
@@ -529,6 +627,21 @@ impl SendStream {
         Ok(())
     }
 
+    /// Queues a call's last message without waiting for room: its status
+    /// follows at once, so the driver holds at most this one message beyond
+    /// the window, and message and status can leave in one write.
+    pub(crate) fn send_last(&mut self, data: Bytes) -> Result<(), Status> {
+        if !self.handle.send(Command::Data {
+            id: self.id,
+            data,
+            end_stream: false,
+            ready: None,
+        }) {
+            return Err(Status::unavailable("connection lost").with_delivery(Delivery::Unknown));
+        }
+        Ok(())
+    }
+
     /// Ends our side without a message.
     pub(crate) fn finish(&mut self) {
         self.handle.send(Command::Data {
@@ -540,39 +653,39 @@ impl SendStream {
     }
 }
 
-/// Encodes one message, compresses it with `encoding` (unless identity) and
-/// returns it behind its 5-byte prefix.
-pub(crate) fn frame_compressed(
+/// Encodes one message behind its 5-byte prefix and returns the framed
+/// bytes. The message is encoded in place; it is compressed with
+/// `encoding` only when `compress` allows it, it is at least `min_size`
+/// bytes, and compressing makes it smaller; otherwise it goes out as is,
+/// with the compressed flag 0 (allowed on any call, whatever its
+/// `grpc-encoding`).
+pub(crate) fn frame_message(
     encoding: Encoding,
+    compress: bool,
+    min_size: usize,
     buf: &mut BytesMut,
     scratch: &mut BytesMut,
     encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
 ) -> Result<Bytes, Status> {
-    if encoding.is_identity() {
-        return frame_message(buf, encode);
-    }
-    scratch.clear();
-    encode(scratch)?;
+    const PREFIX: usize = grpc::MESSAGE_HEADER_LEN;
     buf.clear();
-    buf.extend_from_slice(&[0; grpc::MESSAGE_HEADER_LEN]);
-    compress(encoding, scratch, buf).map_err(|e| Status::from(e.to_status()))?;
-    let len = buf.len() - grpc::MESSAGE_HEADER_LEN;
-    let header = grpc::message_header(true, len).map_err(|e| Status::from(e.to_status()))?;
-    buf[..grpc::MESSAGE_HEADER_LEN].copy_from_slice(&header);
-    Ok(buf.split().freeze())
-}
-
-/// Encodes one message behind its 5-byte prefix and returns the framed
-/// bytes; the message is encoded in place, with no second copy.
-pub(crate) fn frame_message(
-    buf: &mut BytesMut,
-    encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
-) -> Result<Bytes, Status> {
-    buf.clear();
-    buf.extend_from_slice(&[0; grpc::MESSAGE_HEADER_LEN]);
+    buf.extend_from_slice(&[0; PREFIX]);
     encode(buf)?;
-    let len = buf.len() - grpc::MESSAGE_HEADER_LEN;
+    let len = buf.len() - PREFIX;
+    if compress && !encoding.is_identity() && len >= min_size {
+        scratch.clear();
+        scratch.extend_from_slice(&[0; PREFIX]);
+        compression::compress(encoding, &buf[PREFIX..], scratch)
+            .map_err(|e| Status::from(e.to_status()))?;
+        let compressed = scratch.len() - PREFIX;
+        if compressed < len {
+            let header =
+                grpc::message_header(true, compressed).map_err(|e| Status::from(e.to_status()))?;
+            scratch[..PREFIX].copy_from_slice(&header);
+            return Ok(scratch.split().freeze());
+        }
+    }
     let header = grpc::message_header(false, len).map_err(|e| Status::from(e.to_status()))?;
-    buf[..grpc::MESSAGE_HEADER_LEN].copy_from_slice(&header);
+    buf[..PREFIX].copy_from_slice(&header);
     Ok(buf.split().freeze())
 }

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -21,16 +22,20 @@ use ferry_wire::conn::{self, Connection, OpenError, Role};
 use ferry_wire::grpc::{self, Metadata, RequestHead, Scheme};
 use futures_core::Stream;
 use futures_util::StreamExt;
+use futures_util::stream::Fuse;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_compressed};
-use crate::codec::{Codec, decoder};
+use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
+use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
+use crate::message::IntoOutbound;
+use crate::native::{self, NativeConfig};
+use crate::server::BoxFuture;
 use crate::status::Delivery;
 use crate::tls::{ClientTlsConfig, TlsConnector};
 use crate::{Request, Response, Status};
@@ -45,12 +50,15 @@ enum Target {
     Unix(PathBuf),
 }
 
-/// A parsed `http://host:port`, `https://host:port` or `unix:/path` URI.
+/// A parsed `http://host:port`, `https://host:port`, `ferry://host:port`
+/// or `unix:/path` URI.
 #[derive(Clone, Debug)]
 struct Endpoint {
     target: Target,
     authority: String,
     scheme: Scheme,
+    /// Speak the native protocol instead of gRPC over HTTP/2.
+    native: bool,
 }
 
 impl Endpoint {
@@ -66,15 +74,18 @@ impl Endpoint {
                 target: Target::Unix(path.into()),
                 authority: "localhost".into(),
                 scheme: Scheme::Http,
+                native: false,
             });
         }
-        let (scheme, rest) = if let Some(rest) = uri.strip_prefix("http://") {
-            (Scheme::Http, rest)
+        let (scheme, native, rest) = if let Some(rest) = uri.strip_prefix("http://") {
+            (Scheme::Http, false, rest)
         } else if let Some(rest) = uri.strip_prefix("https://") {
-            (Scheme::Https, rest)
+            (Scheme::Https, false, rest)
+        } else if let Some(rest) = uri.strip_prefix("ferry://") {
+            (Scheme::Http, true, rest)
         } else {
             return Err(Status::invalid_argument(format!(
-                "unsupported URI {uri:?}: use http://, https:// or unix:"
+                "unsupported URI {uri:?}: use http://, https://, ferry:// or unix:"
             )));
         };
         let authority = rest.trim_end_matches('/');
@@ -96,6 +107,7 @@ impl Endpoint {
             target: Target::Tcp(host_port),
             authority: authority.to_owned(),
             scheme,
+            native,
         })
     }
 }
@@ -152,6 +164,7 @@ struct Inner {
     endpoint: Endpoint,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<TlsConnector>,
     conn: conn::Config,
@@ -185,6 +198,7 @@ pub struct ChannelBuilder {
     connections: usize,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<ClientTlsConfig>,
     conn: conn::Config,
@@ -241,6 +255,15 @@ impl ChannelBuilder {
         self
     }
 
+    /// Closes a connection (GOAWAY, then the socket) once it has had no
+    /// call open for `idle`; the channel connects again on its next call.
+    /// A connection with calls running is never idle. Default: connections
+    /// stay open while the channel lives.
+    pub fn idle_timeout(mut self, idle: Duration) -> ChannelBuilder {
+        self.conn.idle_timeout = Some(idle);
+        self
+    }
+
     /// Spreads calls over `n` HTTP/2 connections (in turn), for servers
     /// that limit concurrent streams per connection or to use several
     /// server threads. Default 1.
@@ -263,6 +286,17 @@ impl ChannelBuilder {
         self
     }
 
+    /// Request messages smaller than this (encoded) go uncompressed (flag
+    /// 0) even on a compressed call: compressing them costs time and rarely
+    /// saves a byte. Messages that compression does not make smaller go
+    /// uncompressed too. Default
+    /// [`DEFAULT_MIN_COMPRESS_SIZE`](crate::compression::DEFAULT_MIN_COMPRESS_SIZE)
+    /// (64 bytes); 0 compresses every message that shrinks.
+    pub fn min_compress_size(mut self, bytes: usize) -> ChannelBuilder {
+        self.min_compress_size = bytes;
+        self
+    }
+
     /// The encodings responses may use (`grpc-accept-encoding`). Default:
     /// every encoding Ferry implements.
     pub fn accept_compressed(mut self, encodings: EncodingSet) -> ChannelBuilder {
@@ -277,9 +311,25 @@ impl ChannelBuilder {
         self
     }
 
+    /// Speaks Ferry's native protocol (`docs/native-protocol.md`) instead
+    /// of gRPC over HTTP/2: the same calls, cheaper on the wire, to Ferry
+    /// servers only. A `ferry://host:port` URI chooses it too; with an
+    /// `https://` URI and TLS it goes over TLS with ALPN `ferry/1`.
+    pub fn native_protocol(mut self, yes: bool) -> ChannelBuilder {
+        self.endpoint.native = yes;
+        self
+    }
+
     /// The channel; it connects on its first call.
     pub fn connect_lazy(self) -> Result<Channel, Status> {
         let tls = match (self.endpoint.scheme, &self.tls) {
+            (Scheme::Https, Some(config)) if self.endpoint.native => Some(
+                config
+                    .clone()
+                    .native()
+                    .connector()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
             (Scheme::Https, Some(config)) => Some(
                 config
                     .connector()
@@ -302,6 +352,7 @@ impl ChannelBuilder {
                 tls,
                 interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
+                min_compress_size: self.min_compress_size,
                 accept_compressed: self.accept_compressed,
                 endpoint: self.endpoint,
                 conn: self.conn,
@@ -332,7 +383,8 @@ impl ChannelBuilder {
 }
 
 impl Channel {
-    /// A builder for `http://host:port` or `unix:/path`.
+    /// A builder for `http://host:port`, `https://host:port`,
+    /// `ferry://host:port` (the native protocol) or `unix:/path`.
     pub fn builder(uri: &str) -> Result<ChannelBuilder, Status> {
         Ok(ChannelBuilder {
             endpoint: Endpoint::parse(uri)?,
@@ -340,6 +392,7 @@ impl Channel {
             connections: 1,
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
+            min_compress_size: crate::compression::DEFAULT_MIN_COMPRESS_SIZE,
             accept_compressed: EncodingSet::all(),
             conn: conn::Config::default(),
             connect_timeout: Duration::from_secs(20),
@@ -434,6 +487,15 @@ impl Channel {
     }
 
     fn start_driver<IO: AsyncRead + AsyncWrite + Send + 'static>(&self, io: IO) -> Handle {
+        if self.inner.endpoint.native {
+            let config = NativeConfig {
+                max_body: u32::try_from(self.inner.max_recv_message_size).unwrap_or(u32::MAX),
+                handshake: self.inner.conn.handshake_timeout,
+                ..NativeConfig::default()
+            }
+            .with_keepalive(self.inner.conn.keepalive);
+            return native::spawn_client(io, config).0;
+        }
         let conn = Connection::new(
             Role::Client,
             self.inner.conn.clone(),
@@ -492,6 +554,7 @@ impl Channel {
                     recv.initial_window = self.inner.conn.initial_stream_window as usize;
                     let mut send = SendStream::new(id, handle.clone());
                     send.encoding = encoding;
+                    send.min_compress_size = self.inner.min_compress_size;
                     let guard = StreamGuard {
                         id,
                         handle,
@@ -597,7 +660,7 @@ impl Channel {
         codec: C,
     ) -> Result<Response<C::Decode>, Status> {
         let (setup, message) = self.setup(path, request).await?;
-        let body = encode_single(&codec, &message, setup.encoding)?;
+        let body = self.encode_single(&codec, &message, setup.encoding)?;
         let call = async {
             let (headers, mut recv, mut guard) = self.single(path, &setup, &body).await?;
             let response = read_unary_body(&mut recv, headers, &codec).await;
@@ -615,7 +678,7 @@ impl Channel {
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
         let (setup, message) = self.setup(path, request).await?;
-        let body = encode_single(&codec, &message, setup.encoding)?;
+        let body = self.encode_single(&codec, &message, setup.encoding)?;
         let (headers, recv, guard) =
             with_deadline(setup.deadline, self.single(path, &setup, &body)).await?;
         let streaming =
@@ -624,6 +687,12 @@ impl Channel {
     }
 
     /// A client-streaming call: a stream of requests, one response.
+    ///
+    /// The stream may yield messages or [`Outbound`](crate::Outbound)s (to
+    /// send one message uncompressed). A call the server refuses unprocessed
+    /// (REFUSED_STREAM, or a stream above its GOAWAY) before the first
+    /// request was taken from the stream is retried transparently on another
+    /// stream; once one was taken it fails with [`Delivery::Refused`].
     pub async fn client_streaming<C, S>(
         &self,
         path: &str,
@@ -632,22 +701,34 @@ impl Channel {
     ) -> Result<Response<C::Decode>, Status>
     where
         C: Codec,
-        S: Stream<Item = C::Encode> + Send + 'static,
+        S: Stream + Send + 'static,
+        S::Item: IntoOutbound<C::Encode>,
     {
         let (setup, requests) = self.setup(path, request).await?;
-        let CallSetup {
-            deadline,
-            wait,
-            encoding,
-            metadata,
-        } = setup;
+        let deadline = setup.deadline;
         let call = async {
-            let (mut recv, send, mut guard) =
-                self.open(path, &metadata, deadline, wait, encoding).await?;
-            let _pump = Pump::start(send, requests, codec.clone());
-            let result = read_unary(&mut recv, &codec).await;
-            guard.finished = recv.is_done();
-            result
+            let requests = Box::pin(requests.fuse());
+            let mut attempt = self
+                .clone()
+                .streaming_attempt(path.into(), Arc::new(setup), requests, codec.clone(), 1)
+                .await?;
+            loop {
+                let result = read_unary(&mut attempt.recv, &codec).await;
+                attempt.guard.finished = attempt.recv.is_done();
+                match result {
+                    Err(status) if status.delivery() == Delivery::Refused => {
+                        match attempt.pump.retry() {
+                            Some(retry) => match retry.await {
+                                Some(Ok(next)) => attempt = next,
+                                Some(Err(other)) => return Err(other),
+                                None => return Err(status),
+                            },
+                            None => return Err(status),
+                        }
+                    }
+                    result => return result,
+                }
+            }
         };
         with_deadline(deadline, call).await
     }
@@ -657,6 +738,10 @@ impl Channel {
     /// without waiting for the server's response headers (a server may send
     /// them only with its first reply): the response metadata comes from
     /// [`Streaming::response_headers`], and `Response::metadata` is empty.
+    ///
+    /// Requests may be messages or [`Outbound`](crate::Outbound)s, and a
+    /// refusal before the first request was taken is retried as for
+    /// [`Channel::client_streaming`] (when the responses are read).
     pub async fn bidi_streaming<C, S>(
         &self,
         path: &str,
@@ -665,27 +750,156 @@ impl Channel {
     ) -> Result<Response<Streaming<C::Decode>>, Status>
     where
         C: Codec,
-        S: Stream<Item = C::Encode> + Send + 'static,
+        S: Stream + Send + 'static,
+        S::Item: IntoOutbound<C::Encode>,
     {
         let (setup, requests) = self.setup(path, request).await?;
-        let CallSetup {
-            deadline,
-            wait,
-            encoding,
-            metadata,
-        } = setup;
+        let deadline = setup.deadline;
         // Returns as soon as the stream is open: a peer may send its response
         // headers only with its first reply, and an application that sends
         // its first request after this returns would otherwise wait forever
         // for them. The headers arrive through `Streaming::response_headers`.
-        let open = self.open(path, &metadata, deadline, wait, encoding);
-        let (recv, send, guard) = with_deadline(deadline, open).await?;
-        let pump = Pump::start(send, requests, codec.clone());
-        let streaming = Streaming::new(recv, decoder(&codec), Some(guard))
+        let requests = Box::pin(requests.fuse());
+        let open = self.clone().streaming_attempt(
+            path.into(),
+            Arc::new(setup),
+            requests,
+            codec.clone(),
+            1,
+        );
+        let attempt = with_deadline(deadline, open).await?;
+        let streaming = Streaming::new(attempt.recv, decoder(&codec), Some(attempt.guard))
             .with_deadline(deadline)
-            .with_pump(pump);
+            .with_pump(attempt.pump);
         let headers = Metadata::new();
         Ok(Response::from_parts(headers, streaming))
+    }
+
+    /// Opens a stream for a call whose requests come from a stream, and
+    /// starts the pump feeding them. The pump keeps a way to retry: while
+    /// no request has been taken from the stream, a refused call can have it
+    /// back and run again (attempt `n` of at most `TRANSPARENT_ATTEMPTS`).
+    fn streaming_attempt<C, S>(
+        self,
+        path: Arc<str>,
+        setup: Arc<CallSetup>,
+        requests: Pin<Box<Fuse<S>>>,
+        codec: C,
+        n: usize,
+    ) -> BoxFuture<Result<Attempt, Status>>
+    where
+        C: Codec,
+        S: Stream + Send + 'static,
+        S::Item: IntoOutbound<C::Encode>,
+    {
+        Box::pin(async move {
+            let (recv, send, guard) = self
+                .open(
+                    &path,
+                    &setup.metadata,
+                    setup.deadline,
+                    setup.wait,
+                    setup.encoding,
+                )
+                .await?;
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(pump(send, requests, codec.clone(), stopped));
+            let retry = (n < TRANSPARENT_ATTEMPTS).then(|| {
+                let retry: Retry = Box::new(move || {
+                    Box::pin(async move {
+                        let requests = task.await.ok().flatten()?;
+                        Some(
+                            self.streaming_attempt(path, setup, requests, codec, n + 1)
+                                .await,
+                        )
+                    })
+                });
+                retry
+            });
+            Ok(Attempt {
+                recv,
+                guard,
+                pump: Pump {
+                    stop: Some(stop),
+                    retry: retry.map(std::sync::Mutex::new),
+                },
+            })
+        })
+    }
+
+    /// Encodes (and compresses) a single request message.
+    fn encode_single<C: Codec>(
+        &self,
+        codec: &C,
+        message: &C::Encode,
+        encoding: Encoding,
+    ) -> Result<Bytes, Status> {
+        frame_message(
+            encoding,
+            true,
+            self.inner.min_compress_size,
+            &mut BytesMut::new(),
+            &mut BytesMut::new(),
+            |buf| codec.encode(message, buf),
+        )
+        .map_err(|s| s.with_delivery(Delivery::NotSent))
+    }
+
+    /// A one-way call: the request goes out and nobody waits for a reply.
+    /// It returns once the request is handed to the connection; the server
+    /// runs the handler and its answer is dropped.
+    ///
+    /// Over the native protocol the request carries the ONE_WAY flag and
+    /// the server sends nothing back. Over gRPC it is an ordinary unary
+    /// call whose response a background task reads and discards, so the
+    /// server's handler runs to the end rather than being cancelled.
+    pub async fn one_way<C: Codec>(
+        &self,
+        path: &str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<(), Status> {
+        let (mut setup, message) = self.setup(path, request).await?;
+        let body = self.encode_single(&codec, &message, setup.encoding)?;
+        let native = self.inner.endpoint.native;
+        if native {
+            let _ = setup.metadata.insert(native::ONE_WAY_MARK, "1");
+        }
+        let call = async {
+            let (recv, send, guard) = self
+                .open(
+                    path,
+                    &setup.metadata,
+                    setup.deadline,
+                    setup.wait,
+                    setup.encoding,
+                )
+                .await?;
+            send.handle.send(Command::Data {
+                id: send.id,
+                data: body,
+                end_stream: true,
+                ready: None,
+            });
+            let mut replies = Streaming::new(recv, decoder(&BytesCodec), Some(guard));
+            if native {
+                // The driver ends the call once the request is written.
+                while replies.message().await?.is_some() {}
+            } else {
+                let deadline = setup.deadline;
+                tokio::spawn(async move {
+                    let drain = async { while let Ok(Some(_)) = replies.message().await {} };
+                    match deadline {
+                        Some(d) => {
+                            let _ = tokio::time::timeout_at(d, drain).await;
+                        }
+                        None => drain.await,
+                    }
+                });
+            }
+            Ok(())
+        };
+        with_deadline(setup.deadline, call).await
     }
 }
 
@@ -695,21 +909,6 @@ struct CallSetup {
     wait: bool,
     encoding: Encoding,
     metadata: Metadata,
-}
-
-/// Encodes (and compresses) a single request message.
-fn encode_single<C: Codec>(
-    codec: &C,
-    message: &C::Encode,
-    encoding: Encoding,
-) -> Result<Bytes, Status> {
-    frame_compressed(
-        encoding,
-        &mut BytesMut::new(),
-        &mut BytesMut::new(),
-        |buf| codec.encode(message, buf),
-    )
-    .map_err(|s| s.with_delivery(Delivery::NotSent))
 }
 
 /// The host part of `host:port` (IPv6 brackets removed).
@@ -766,24 +965,78 @@ async fn read_unary_body<C: Codec>(
         ));
     }
     let message = codec.decode(first)?;
-    Ok(Response::from_parts(headers, message))
+    let mut response = Response::from_parts(headers, message);
+    if let Some(status) = recv.outcome() {
+        *response.trailers_mut() = status.metadata().clone();
+    }
+    Ok(response)
 }
 
-/// Feeds a request stream into a stream's sending half, with backpressure.
-/// Dropping it stops the feeding task.
+/// One try of a call whose requests come from a stream: the stream it
+/// runs on and the pump feeding it.
 #[derive(Debug)]
-pub(crate) struct Pump(tokio::task::AbortHandle);
+pub(crate) struct Attempt {
+    pub(crate) recv: RecvStream,
+    pub(crate) guard: StreamGuard,
+    pub(crate) pump: Pump,
+}
+
+/// Takes the request stream back from a stopped pump and runs the call
+/// again; `None` when a request had already been taken from it.
+type Retry = Box<dyn FnOnce() -> BoxFuture<Option<Result<Attempt, Status>>> + Send>;
+
+/// The task feeding a request stream into a stream's sending half, with
+/// backpressure. Dropping it stops the task.
+pub(crate) struct Pump {
+    stop: Option<oneshot::Sender<()>>,
+    /// In a mutex only so that `Streaming` stays `Sync`; never contended.
+    retry: Option<std::sync::Mutex<Retry>>,
+}
+
+impl fmt::Debug for Pump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pump")
+            .field("running", &self.stop.is_some())
+            .field("may_retry", &self.retry.is_some())
+            .finish()
+    }
+}
 
 impl Pump {
-    fn start<C, S>(mut send: SendStream, requests: S, codec: C) -> Pump
-    where
-        C: Codec,
-        S: Stream<Item = C::Encode> + Send + 'static,
+    /// Stops the pump and, if the call may still be retried, returns the
+    /// retry: it resolves to `None` when the pump had taken a request from
+    /// the stream (that call can no longer be replayed).
+    pub(crate) fn retry(&mut self) -> Option<BoxFuture<Option<Result<Attempt, Status>>>> {
+        self.stop = None;
+        let retry = self.retry.take()?;
+        let retry = retry.into_inner().unwrap_or_else(|e| e.into_inner());
+        Some(retry())
+    }
+}
+
+/// Feeds `requests` into `send` until the stream ends, sending fails, or
+/// `stop` fires (or is dropped). Returns the request stream when nothing
+/// had been taken from it, so a refused call can run again with it.
+async fn pump<C, S>(
+    mut send: SendStream,
+    mut requests: Pin<Box<Fuse<S>>>,
+    codec: C,
+    mut stop: oneshot::Receiver<()>,
+) -> Option<Pin<Box<Fuse<S>>>>
+where
+    C: Codec,
+    S: Stream + Send + 'static,
+    S::Item: IntoOutbound<C::Encode>,
+{
+    let mut taken = false;
     {
-        let task = tokio::spawn(async move {
-            let mut requests = std::pin::pin!(requests);
-            while let Some(message) = requests.next().await {
-                let Ok(data) = send.frame(|buf| codec.encode(&message, buf)) else {
+        let feed = async {
+            while let Some(item) = requests.next().await {
+                taken = true;
+                let message = item.into_outbound();
+                let compress = message.may_compress();
+                let Ok(data) = send.frame(compress, |buf| codec.encode(message.get_ref(), buf))
+                else {
                     return;
                 };
                 drop(message);
@@ -792,13 +1045,12 @@ impl Pump {
                 }
             }
             send.finish();
-        });
-        Pump(task.abort_handle())
+        };
+        tokio::select! {
+            biased;
+            _ = &mut stop => {}
+            () = feed => {}
+        }
     }
-}
-
-impl Drop for Pump {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    (!taken).then_some(requests)
 }

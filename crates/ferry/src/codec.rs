@@ -73,11 +73,12 @@ where
 
     fn encode(&self, item: &E, dst: &mut BytesMut) -> Result<(), Status> {
         item.encode(dst)
-            .map_err(|e| Status::internal(format!("failed to encode message: {e}")))
+            .map_err(|e| Status::internal(format!("failed to encode message: {e}")).framework())
     }
 
     fn decode(&self, src: Bytes) -> Result<D, Status> {
-        D::decode(src).map_err(|e| Status::internal(format!("failed to decode message: {e}")))
+        D::decode(src)
+            .map_err(|e| Status::internal(format!("failed to decode message: {e}")).framework())
     }
 }
 

@@ -105,6 +105,17 @@ pub async fn call_unary<Req: Message, Resp: Message>(
         .await
 }
 
+/// A one-way client method.
+pub async fn call_one_way<Req: Message, Resp: Message>(
+    channel: &Channel,
+    path: &'static str,
+    request: Request<Req>,
+) -> Result<(), Status> {
+    channel
+        .one_way(path, request, ProstCodec::<Req, Resp>::new())
+        .await
+}
+
 /// A server-streaming client method.
 pub async fn call_server_streaming<Req: Message, Resp: Message>(
     channel: &Channel,

@@ -134,6 +134,12 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
+    /// A handle over a driver's command channel (the native driver makes
+    /// its own).
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Command>, shared: Arc<Shared>) -> Handle {
+        Handle { tx, shared }
+    }
+
     /// Sends a command; false when the driver is gone.
     pub(crate) fn send(&self, cmd: Command) -> bool {
         self.tx.send(cmd).is_ok()

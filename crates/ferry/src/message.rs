@@ -130,6 +130,20 @@ impl<T> Request<T> {
         }
     }
 
+    /// Calls the implementation of the service exported under `name`
+    /// (`ServerBuilder::add_named_service`) instead of the default one. It
+    /// travels in the `ferry-implementation` metadata key.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid ASCII metadata value.
+    pub fn with_implementation(mut self, name: &str) -> Request<T> {
+        self.metadata
+            .insert(crate::server::IMPLEMENTATION_KEY, name)
+            .expect("an implementation name is a valid ASCII metadata value");
+        self
+    }
+
     /// Replaces the message, keeping metadata and deadline.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
         Request {
@@ -143,12 +157,14 @@ impl<T> Request<T> {
     }
 }
 
-/// A response: its message (or stream of messages) and metadata (sent as
-/// response headers).
+/// A response: its message (or stream of messages), metadata (sent as
+/// response headers) and trailing metadata (sent with the OK status that
+/// ends the call; an error `Status` carries its own).
 #[derive(Debug)]
 pub struct Response<T> {
     metadata: Metadata,
     message: T,
+    trailers: Metadata,
 }
 
 impl<T> Response<T> {
@@ -157,6 +173,7 @@ impl<T> Response<T> {
         Response {
             metadata: Metadata::new(),
             message,
+            trailers: Metadata::new(),
         }
     }
 
@@ -176,6 +193,19 @@ impl<T> Response<T> {
         &mut self.metadata
     }
 
+    /// The trailing metadata. On a server, sent with the OK status that
+    /// ends the call. On a client, what the server sent with its status:
+    /// filled in for unary and client-streaming calls (a streaming
+    /// response's trailers come from [`Streaming::trailers`](crate::Streaming::trailers)).
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Mutable trailing metadata.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailers
+    }
+
     /// The message.
     pub fn get_ref(&self) -> &T {
         &self.message
@@ -191,12 +221,88 @@ impl<T> Response<T> {
         self.message
     }
 
-    /// Splits into metadata and message.
+    /// Splits into metadata and message (the trailers are dropped).
     pub fn into_parts(self) -> (Metadata, T) {
         (self.metadata, self.message)
     }
 
     pub(crate) fn from_parts(metadata: Metadata, message: T) -> Response<T> {
-        Response { metadata, message }
+        Response {
+            metadata,
+            message,
+            trailers: Metadata::new(),
+        }
+    }
+}
+
+/// One message to send on a stream, with a per-message compression choice.
+///
+/// Streams of requests (client) and responses (server) may yield plain
+/// messages, which are compressed as the call says (its encoding, and the
+/// builder's `min_compress_size`), or `Outbound`s, which can opt a single
+/// message out: [`Outbound::uncompressed`] goes out with the compressed
+/// flag 0 even on a compressed call, for example a message already
+/// compressed by the application, or one that must be readable by a proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound<T> {
+    message: T,
+    compress: bool,
+}
+
+impl<T> Outbound<T> {
+    /// A message compressed as the call says.
+    pub fn new(message: T) -> Outbound<T> {
+        Outbound {
+            message,
+            compress: true,
+        }
+    }
+
+    /// A message sent uncompressed whatever the call's encoding.
+    pub fn uncompressed(message: T) -> Outbound<T> {
+        Outbound {
+            message,
+            compress: false,
+        }
+    }
+
+    /// False when this message goes out uncompressed in any case.
+    pub fn may_compress(&self) -> bool {
+        self.compress
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Takes the message.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+}
+
+impl<T> From<T> for Outbound<T> {
+    fn from(message: T) -> Outbound<T> {
+        Outbound::new(message)
+    }
+}
+
+/// What a request or response stream may yield: the message itself, or an
+/// [`Outbound`] carrying a per-message compression choice.
+pub trait IntoOutbound<T>: Send {
+    /// The message and its compression choice.
+    fn into_outbound(self) -> Outbound<T>;
+}
+
+impl<T: Send> IntoOutbound<T> for T {
+    fn into_outbound(self) -> Outbound<T> {
+        Outbound::new(self)
+    }
+}
+
+impl<T: Send> IntoOutbound<T> for Outbound<T> {
+    fn into_outbound(self) -> Outbound<T> {
+        self
     }
 }

@@ -15,7 +15,6 @@
 //! deadline the client sent passes (the stream is then reset with CANCEL;
 //! the client reports DEADLINE_EXCEEDED by its own clock).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -41,6 +40,12 @@ use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, Incoming, MaxAge};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
+use crate::message::IntoOutbound;
+use crate::native::{self, NativeConfig};
+pub use crate::routes::{IMPLEMENTATION_KEY, ServiceLimit};
+use crate::routes::{Route, Routes};
+use crate::sniff;
+use crate::status::ERROR_SOURCE_KEY;
 use crate::tls::{ServerTlsConfig, TlsAcceptor, TlsError};
 use crate::{Request, Response, Status};
 
@@ -92,7 +97,7 @@ impl ServerCall {
             self.method(),
             self.service()
         ));
-        self.sink.finish(status);
+        self.sink.finish(status.framework());
     }
 
     /// Splits the call into its request metadata, the request stream
@@ -124,6 +129,19 @@ struct ResponseSink {
     accept: EncodingSet,
     guard: StreamGuard,
     headers_sent: bool,
+    /// The client's deadline: a sink dropped after it (the handler was
+    /// cancelled because the deadline passed) ends the call with
+    /// DEADLINE_EXCEEDED rather than a bare RST_STREAM, so every client
+    /// reports the deadline whichever timer fires first.
+    deadline: Option<Instant>,
+}
+
+impl Drop for ResponseSink {
+    fn drop(&mut self) {
+        if !self.guard.finished && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.send_status(Status::deadline_exceeded("deadline exceeded").framework());
+        }
+    }
 }
 
 impl ResponseSink {
@@ -154,10 +172,19 @@ impl ResponseSink {
 
     /// Ends the call with `status` (Trailers-Only if nothing was sent yet).
     fn finish(mut self, status: Status) {
+        self.send_status(status);
+    }
+
+    fn send_status(&mut self, status: Status) {
         let handle = &self.send.handle;
         let id = self.send.id;
         let mut trailers = Trailers::new(status.to_wire());
         *trailers.metadata_mut() = status.metadata().clone();
+        if status.is_framework_error() && !status.is_ok() {
+            let _ = trailers
+                .metadata_mut()
+                .insert(ERROR_SOURCE_KEY, "framework");
+        }
         if !self.headers_sent {
             // Trailers-Only: what interceptors added goes out here.
             trailers
@@ -200,7 +227,7 @@ async fn single_request<C: Codec>(
     match one_request(&mut requests).await {
         Ok(message) => Some((Request::from_parts(metadata, message, deadline), sink)),
         Err(status) => {
-            sink.finish(status);
+            sink.finish(status.framework());
             None
         }
     }
@@ -232,13 +259,16 @@ where
     respond_one(sink, &codec, result).await;
 }
 
-/// Runs a server-streaming handler: one request in, a stream out.
-pub async fn server_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+/// Runs a server-streaming handler: one request in, a stream out. The
+/// stream yields messages, or [`Outbound`](crate::Outbound)s to send one
+/// message uncompressed on a compressed call.
+pub async fn server_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
 where
     C: Codec,
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let Some((request, sink)) = single_request(call, &codec).await else {
         return;
@@ -264,13 +294,16 @@ where
     respond_one(sink, &codec, result).await;
 }
 
-/// Runs a bidirectional-streaming handler: a stream in, a stream out.
-pub async fn bidi_streaming<C, F, Fut, S>(call: ServerCall, codec: C, handler: F)
+/// Runs a bidirectional-streaming handler: a stream in, a stream out (of
+/// messages or [`Outbound`](crate::Outbound)s, as for
+/// [`server_streaming`]).
+pub async fn bidi_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
 where
     C: Codec,
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
     let Parts {
         metadata,
@@ -288,32 +321,41 @@ async fn respond_one<C: Codec>(
     result: Result<Response<C::Encode>, Status>,
 ) {
     match result {
-        Ok(response) => {
+        Ok(mut response) => {
+            let trailers = std::mem::take(response.trailers_mut());
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
-            let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
-                Ok(data) => sink.send_message(data).await,
+            let sent = match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
+                Ok(data) => {
+                    sink.send_headers(Metadata::new());
+                    sink.send.send_last(data)
+                }
                 Err(status) => Err(status),
             };
             match sent {
-                Ok(()) => sink.finish(Status::ok()),
-                Err(status) => sink.finish(status),
+                Ok(()) => sink.finish(Status::ok().with_metadata(trailers)),
+                Err(status) => sink.finish(status.framework()),
             }
         }
         Err(status) => sink.finish(status),
     }
 }
 
-async fn respond_stream<C, S>(
+async fn respond_stream<C, S, M>(
     mut sink: ResponseSink,
     codec: &C,
     result: Result<Response<S>, Status>,
 ) where
     C: Codec,
-    S: Stream<Item = Result<C::Encode, Status>> + Send,
+    S: Stream<Item = Result<M, Status>> + Send,
+    M: IntoOutbound<C::Encode>,
 {
-    let (metadata, stream) = match result {
-        Ok(response) => response.into_parts(),
+    let (metadata, stream, trailers) = match result {
+        Ok(mut response) => {
+            let trailers = std::mem::take(response.trailers_mut());
+            let (metadata, stream) = response.into_parts();
+            (metadata, stream, trailers)
+        }
         Err(status) => return sink.finish(status),
     };
     sink.send_headers(metadata);
@@ -321,7 +363,12 @@ async fn respond_stream<C, S>(
     while let Some(item) = stream.next().await {
         match item {
             Ok(message) => {
-                let sent = match sink.send.frame(|buf| codec.encode(&message, buf)) {
+                let message = message.into_outbound();
+                let compress = message.may_compress();
+                let sent = match sink
+                    .send
+                    .frame(compress, |buf| codec.encode(message.get_ref(), buf))
+                {
                     Ok(data) => {
                         drop(message);
                         sink.send_message(data).await
@@ -329,21 +376,22 @@ async fn respond_stream<C, S>(
                     Err(status) => Err(status),
                 };
                 if let Err(status) = sent {
-                    return sink.finish(status);
+                    return sink.finish(status.framework());
                 }
             }
             Err(status) => return sink.finish(status),
         }
     }
-    sink.finish(Status::ok());
+    sink.finish(Status::ok().with_metadata(trailers));
 }
 
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     max_age: Option<MaxAge>,
-    services: HashMap<String, Arc<dyn Service>>,
+    routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<ServerTlsConfig>,
     conn: conn::Config,
@@ -355,16 +403,40 @@ pub struct ServerBuilder {
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("services", &self.routes.names())
             .finish()
     }
 }
 
 impl ServerBuilder {
-    /// Adds a service; calls to `/name/...` go to it.
+    /// Adds a service; calls to `/name/...` go to it (those that name no
+    /// implementation, see [`ServerBuilder::add_named_service`]).
     pub fn add_service(mut self, service: impl Service) -> ServerBuilder {
-        self.services
-            .insert(service.name().to_owned(), Arc::new(service));
+        self.routes.add(None, Arc::new(service));
+        self
+    }
+
+    /// Exports another implementation of a service under a name of its
+    /// own: calls that carry that name in the `ferry-implementation`
+    /// metadata key (`Request::with_implementation`) go to it. A call
+    /// naming an implementation the server does not have gets UNIMPLEMENTED
+    /// with a message naming it.
+    pub fn add_named_service(
+        mut self,
+        implementation: &str,
+        service: impl Service,
+    ) -> ServerBuilder {
+        self.routes.add(Some(implementation), Arc::new(service));
+        self
+    }
+
+    /// Limits the calls of one service (all its implementations together)
+    /// running at once, so a slow service cannot take every worker from
+    /// the others. Past the limit, calls wait in a queue of
+    /// `limit.queue` places (until their deadline), and past that they are
+    /// refused at once with RESOURCE_EXHAUSTED.
+    pub fn limit_service(mut self, service: &str, limit: ServiceLimit) -> ServerBuilder {
+        self.routes.limit(service, limit);
         self
     }
 
@@ -412,6 +484,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Ends a connection gracefully (the two-step GOAWAY) once it has had
+    /// no call open for `idle`, as grpc-go's `MaxConnectionIdle`: idle
+    /// clients stop holding a connection, and a client reconnects when it
+    /// next calls. A connection with calls running is never idle. Default:
+    /// connections may stay idle as long as their peers keep them.
+    pub fn max_connection_idle(mut self, idle: Duration) -> ServerBuilder {
+        self.conn.idle_timeout = Some(idle);
+        self
+    }
+
     /// Pings each client after `interval` without hearing from it and
     /// closes connections whose client does not answer within `timeout`,
     /// so half-open connections do not hold resources. Default: off.
@@ -434,6 +516,16 @@ impl ServerBuilder {
     /// (`grpc-accept-encoding`). Default: identity (no compression).
     pub fn send_compressed(mut self, encoding: Encoding) -> ServerBuilder {
         self.send_compressed = encoding;
+        self
+    }
+
+    /// Response messages smaller than this (encoded) go uncompressed (flag
+    /// 0) even when the call's responses are compressed; so do messages that
+    /// compression does not make smaller. Default
+    /// [`DEFAULT_MIN_COMPRESS_SIZE`](crate::compression::DEFAULT_MIN_COMPRESS_SIZE)
+    /// (64 bytes); 0 compresses every message that shrinks.
+    pub fn min_compress_size(mut self, bytes: usize) -> ServerBuilder {
+        self.min_compress_size = bytes;
         self
     }
 
@@ -468,18 +560,28 @@ impl ServerBuilder {
             .as_ref()
             .map(ServerTlsConfig::acceptor)
             .transpose()?;
+        // The native protocol takes the same limits as HTTP/2.
+        let native = NativeConfig {
+            max_body: u32::try_from(self.max_recv_message_size).unwrap_or(u32::MAX),
+            max_calls: self.conn.max_concurrent_streams,
+            handshake: self.conn.handshake_timeout,
+            ..NativeConfig::default()
+        }
+        .with_keepalive(self.conn.keepalive);
         Ok(Server {
             inner: Arc::new(Inner {
                 max_age: self.max_age,
                 tls,
                 interceptors: self.interceptors,
                 send_compressed: self.send_compressed,
+                min_compress_size: self.min_compress_size,
                 accept_compressed: self.accept_compressed,
-                services: self.services,
+                routes: self.routes,
                 conn: self.conn,
                 calls: Arc::new(Semaphore::new(self.max_concurrent_calls)),
                 max_recv_message_size: self.max_recv_message_size,
                 grace_period: self.grace_period,
+                native,
             }),
         })
     }
@@ -487,15 +589,17 @@ impl ServerBuilder {
 
 struct Inner {
     max_age: Option<MaxAge>,
-    services: HashMap<String, Arc<dyn Service>>,
+    routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     send_compressed: Encoding,
+    min_compress_size: usize,
     accept_compressed: EncodingSet,
     tls: Option<TlsAcceptor>,
     conn: conn::Config,
     calls: Arc<Semaphore>,
     max_recv_message_size: usize,
     grace_period: Duration,
+    native: NativeConfig,
 }
 
 /// A gRPC server. Cheap to clone.
@@ -507,7 +611,7 @@ pub struct Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("services", &self.inner.services.keys().collect::<Vec<_>>())
+            .field("services", &self.inner.routes.names())
             .finish()
     }
 }
@@ -522,9 +626,10 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             max_age: None,
-            services: HashMap::new(),
+            routes: Routes::default(),
             interceptors: Vec::new(),
             send_compressed: Encoding::Identity,
+            min_compress_size: compression::DEFAULT_MIN_COMPRESS_SIZE,
             accept_compressed: EncodingSet::all(),
             tls: None,
             // grpc-go's keepalive enforcement, so clients that ping too
@@ -573,15 +678,13 @@ impl Server {
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let mut connections: JoinSet<()> = JoinSet::new();
-        let mut handles: Vec<Handle> = Vec::new();
-        let tls_handles: Arc<std::sync::Mutex<Vec<Handle>>> = Arc::default();
+        let registry = Arc::new(Registry::default());
         let mut signal = std::pin::pin!(signal);
         loop {
             let accepted = tokio::select! {
                 () = &mut signal => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {
-                    handles.retain(|h| !h.is_closed());
-                    tls_handles.lock().unwrap_or_else(|e| e.into_inner()).retain(|h| !h.is_closed());
+                    registry.forget_closed();
                     continue;
                 }
                 accepted = accept(&listener) => accepted,
@@ -589,24 +692,19 @@ impl Server {
             match accepted {
                 Ok(Accepted::Tcp(sock)) => {
                     let _ = sock.set_nodelay(true);
+                    let server = self.clone();
+                    let registry = registry.clone();
                     match self.inner.tls.clone() {
-                        None => handles.push(self.spawn_connection(sock, &mut connections)),
+                        None => {
+                            connections
+                                .spawn(async move { server.serve_io(sock, &registry).await });
+                        }
                         Some(acceptor) => {
                             // The handshake runs in the connection's own
                             // task, so a slow client cannot stall accepting.
-                            let server = self.clone();
-                            let registry = tls_handles.clone();
                             connections.spawn(async move {
                                 match acceptor.accept(sock).await {
-                                    Ok(tls) => {
-                                        let mut set = JoinSet::new();
-                                        let handle = server.spawn_connection(tls, &mut set);
-                                        registry
-                                            .lock()
-                                            .unwrap_or_else(|e| e.into_inner())
-                                            .push(handle);
-                                        while set.join_next().await.is_some() {}
-                                    }
+                                    Ok(tls) => server.serve_io(tls, &registry).await,
                                     Err(e) => tracing::debug!("TLS handshake failed: {e}"),
                                 }
                             });
@@ -614,7 +712,9 @@ impl Server {
                     }
                 }
                 Ok(Accepted::Unix(sock)) => {
-                    handles.push(self.spawn_connection(sock, &mut connections))
+                    let server = self.clone();
+                    let registry = registry.clone();
+                    connections.spawn(async move { server.serve_io(sock, &registry).await });
                 }
                 // Per-connection failures (a reset during accept, too many
                 // open files) must not stop the server.
@@ -625,24 +725,14 @@ impl Server {
             }
         }
         drop(listener);
-        handles.extend(
-            tls_handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..),
-        );
-        for handle in &handles {
-            handle.send(Command::Shutdown);
-        }
+        registry.shut_down();
         let grace = tokio::time::sleep(self.inner.grace_period);
         tokio::pin!(grace);
         loop {
             tokio::select! {
                 next = connections.join_next() => if next.is_none() { break },
                 () = &mut grace => {
-                    for handle in &handles {
-                        handle.send(Command::Close { reason: Reason::NO_ERROR, detail: "server shut down: grace period over" });
-                    }
+                    registry.close_all();
                     while connections.join_next().await.is_some() {}
                     break;
                 }
@@ -657,22 +747,46 @@ impl Server {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let mut set = JoinSet::new();
-        self.spawn_connection(io, &mut set);
-        while set.join_next().await.is_some() {}
+        self.serve_io(io, &Registry::default()).await;
     }
 
-    fn spawn_connection<IO>(&self, io: IO, set: &mut JoinSet<()>) -> Handle
+    /// Tells the connection's protocol from its first bytes, runs the
+    /// driver for it, and lists the driver in `registry` (for shutdown)
+    /// while it runs.
+    async fn serve_io<IO>(&self, io: IO, registry: &Registry)
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let conn = Connection::new(
-            Role::Server,
-            self.inner.conn.clone(),
-            Instant::now().into_std(),
-        );
+        // The HTTP/2 handshake timer runs from accept, sniffing included.
+        let accepted = Instant::now().into_std();
+        let timeout = self.inner.conn.handshake_timeout;
+        let (protocol, mut io) = match sniff::sniff(io, timeout).await {
+            Ok(sniffed) => sniffed,
+            Err(e) => {
+                tracing::debug!("connection closed before it chose a protocol: {e}");
+                return;
+            }
+        };
+        let on_stream = self.on_stream();
+        let (handle, task) = match protocol {
+            Some(sniff::Protocol::Http1) => return sniff::refuse_http1(io).await,
+            Some(sniff::Protocol::Native) => {
+                let preread = io.take_prefix();
+                native::spawn_server(io, self.inner.native, on_stream, preread)
+            }
+            Some(sniff::Protocol::Http2) | None => {
+                let conn = Connection::new(Role::Server, self.inner.conn.clone(), accepted);
+                driver::spawn(io, conn, Some(on_stream), self.inner.max_age)
+            }
+        };
+        registry.add(handle);
+        let _ = task.await;
+    }
+
+    /// What a connection's driver does with each call the client opens.
+    fn on_stream(&self) -> driver::OnStream {
         let inner = self.inner.clone();
-        let on_stream = Box::new(move |incoming: Incoming| {
+        Box::new(move |incoming: Incoming| {
             let Ok(permit) = inner.calls.clone().try_acquire_owned() else {
                 // Over the server-wide limit: refused before any work, so
                 // the client may retry it elsewhere.
@@ -684,12 +798,57 @@ impl Server {
                 drop(permit);
             });
             Ok(())
-        });
-        let (handle, task) = driver::spawn(io, conn, Some(on_stream), self.inner.max_age);
-        set.spawn(async move {
-            let _ = task.await;
-        });
-        handle
+        })
+    }
+}
+
+/// The drivers of a server's open connections, for shutdown.
+#[derive(Default)]
+struct Registry {
+    handles: std::sync::Mutex<Vec<Handle>>,
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Handle>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lists a new connection; one that comes up while the server shuts
+    /// down is told to shut down at once.
+    fn add(&self, handle: Handle) {
+        let mut handles = self.lock();
+        if self
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            handle.send(Command::Shutdown);
+        }
+        handles.push(handle);
+    }
+
+    fn forget_closed(&self) {
+        self.lock().retain(|h| !h.is_closed());
+    }
+
+    /// Graceful shutdown of every connection: GOAWAY, calls finish.
+    fn shut_down(&self) {
+        let handles = self.lock();
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
+        for handle in handles.iter() {
+            handle.send(Command::Shutdown);
+        }
+    }
+
+    /// The grace period is over: close what is left.
+    fn close_all(&self) {
+        for handle in self.lock().iter() {
+            handle.send(Command::Close {
+                reason: Reason::NO_ERROR,
+                detail: "server shut down: grace period over",
+            });
+        }
     }
 }
 
@@ -750,6 +909,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
                 set
             });
     send.encoding = compression::pick(inner.send_compressed, &client_accepts);
+    send.min_compress_size = inner.min_compress_size;
     let mut sink = ResponseSink {
         extra: Metadata::new(),
         accept: inner.accept_compressed,
@@ -760,6 +920,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
             finished: false,
         },
         headers_sent: false,
+        deadline: head.timeout().map(|t| Instant::now() + t),
     };
     match inner
         .accept_compressed
@@ -785,10 +946,29 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         }
     }
     let deadline = head.timeout().map(|t| Instant::now() + t);
-    let Some(service) = inner.services.get(head.service()).cloned() else {
-        let status = Status::unimplemented(format!("unknown service {}", head.service()));
-        sink.finish(status);
-        return;
+    let implementation = head
+        .metadata()
+        .get(IMPLEMENTATION_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let Route { service, limit } = match inner
+        .routes
+        .route(head.service(), implementation.as_deref())
+    {
+        Ok(route) => route,
+        Err(status) => return sink.finish(status.framework()),
+    };
+    let mut cancelled = cancelled;
+    // Held while the handler runs: the service's concurrency limit.
+    let _turn = match limit {
+        None => None,
+        Some(limit) => tokio::select! {
+            turn = limit.acquire(deadline) => match turn {
+                Ok(permit) => Some(permit),
+                Err(status) => return sink.finish(status.framework()),
+            },
+            _ = &mut cancelled => return,
+        },
     };
     let call = ServerCall {
         head,
@@ -807,7 +987,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
     // stream with CANCEL: the client gave up or its deadline passed.
     tokio::select! {
         () = handler => {}
-        _ = cancelled => {}
+        _ = &mut cancelled => {}
         () = expired => {}
     }
 }

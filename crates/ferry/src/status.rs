@@ -35,10 +35,13 @@ pub enum Delivery {
 
 /// The outcome of an RPC: a code, a message, details and trailing metadata.
 ///
-/// Handlers return business errors as a `Status` with any code; the codes
-/// the library itself produces (CANCELLED, DEADLINE_EXCEEDED, UNIMPLEMENTED,
-/// UNAVAILABLE, UNKNOWN, INTERNAL, RESOURCE_EXHAUSTED, UNAUTHENTICATED) mark
-/// framework failures.
+/// Handlers return business errors as a `Status` with any code. Errors the
+/// framework raises itself — no such method, a limit, a deadline, a lost
+/// connection, a message that does not decode — say so with
+/// [`Status::is_framework_error`], on the server that raised them and on
+/// the client that receives them: over gRPC the mark travels as the trailer
+/// `ferry-error-source: framework` (other peers ignore it), over the native
+/// protocol as a header flag.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
@@ -46,7 +49,11 @@ pub struct Status {
     details: Bytes,
     metadata: Metadata,
     delivery: Delivery,
+    framework: bool,
 }
+
+/// The trailer that marks a status the framework raised.
+pub(crate) const ERROR_SOURCE_KEY: &str = "ferry-error-source";
 
 impl Status {
     /// A status with a code and message, as a handler returns it.
@@ -57,6 +64,7 @@ impl Status {
             details: Bytes::new(),
             metadata: Metadata::new(),
             delivery: Delivery::Answered,
+            framework: false,
         }
     }
 
@@ -76,6 +84,21 @@ impl Status {
     pub fn with_metadata(mut self, metadata: Metadata) -> Status {
         self.metadata = metadata;
         self
+    }
+
+    /// Marks the status as raised by the framework, not by a handler.
+    pub(crate) fn framework(mut self) -> Status {
+        self.framework = true;
+        self
+    }
+
+    /// True when the framework raised this status (a missing method, a
+    /// limit, a deadline, a lost connection, a malformed message), false
+    /// when a handler returned it. On a client, every status that did not
+    /// come from the server's handler is a framework error, whatever its
+    /// code.
+    pub fn is_framework_error(&self) -> bool {
+        self.framework || (self.code != Code::Ok && self.delivery != Delivery::Answered)
     }
 
     pub(crate) fn with_delivery(mut self, delivery: Delivery) -> Status {
@@ -127,14 +150,23 @@ impl Status {
         grpc::Status::with_details(self.code, self.message.clone(), self.details.clone())
     }
 
-    pub(crate) fn from_wire(status: grpc::Status, metadata: Metadata) -> Status {
+    /// A status the peer sent; the framework mark comes from its trailers
+    /// (and is taken out of the metadata the application sees).
+    pub(crate) fn from_wire(status: grpc::Status, mut metadata: Metadata) -> Status {
         let (code, message, details) = status.into_parts();
+        let framework = metadata
+            .get(ERROR_SOURCE_KEY)
+            .is_some_and(|v| v.as_bytes() == b"framework");
+        if framework {
+            metadata.remove(ERROR_SOURCE_KEY);
+        }
         Status {
             code,
             message,
             details,
             metadata,
             delivery: Delivery::Answered,
+            framework,
         }
     }
 }
@@ -187,9 +219,11 @@ constructors! {
     unauthenticated => Unauthenticated,
 }
 
+/// The wire core's statuses (decode errors, limits, bad headers) are the
+/// framework's.
 impl From<grpc::Status> for Status {
     fn from(status: grpc::Status) -> Status {
-        Status::from_wire(status, Metadata::new())
+        Status::from_wire(status, Metadata::new()).framework()
     }
 }
 
@@ -202,6 +236,9 @@ impl fmt::Debug for Status {
         }
         if !self.metadata.is_empty() {
             d.field("metadata", &self.metadata);
+        }
+        if self.framework {
+            d.field("framework", &true);
         }
         d.field("delivery", &self.delivery).finish()
     }

@@ -16,6 +16,9 @@ use tokio::sync::oneshot;
 
 struct ShapesImpl;
 
+/// Items the one-way `Log` method received.
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 impl shapes::shapes_server::Shapes for ShapesImpl {
     async fn unary(&self, request: Request<Item>) -> Result<Response<Item>, Status> {
         let tag = request
@@ -103,6 +106,12 @@ impl shapes::shapes_server::Shapes for ShapesImpl {
 
     async fn old(&self, request: Request<Item>) -> Result<Response<Item>, Status> {
         Ok(Response::new(request.into_inner()))
+    }
+
+    async fn log(&self, request: Request<Item>) -> Result<Response<Item>, Status> {
+        let item = request.into_inner();
+        LOGGED.lock().unwrap().push(item.name.clone());
+        Ok(Response::new(item))
     }
 }
 
@@ -458,4 +467,26 @@ fn proto_comments_become_rustdoc() {
     }
     let inventory = include_str!(concat!(env!("OUT_DIR"), "/codegen.inventory.rs"));
     assert!(inventory.contains("/// Answers how many of a SKU are in stock."));
+}
+
+#[tokio::test]
+async fn one_way_methods_return_before_the_reply() {
+    let (uri, _stop) = serve().await;
+    let client = shapes::shapes_client::ShapesClient::connect(&uri)
+        .await
+        .unwrap();
+    // Returns `()` once the request is sent.
+    client.log_one_way(item("fire")).await.unwrap();
+    for _ in 0..500 {
+        if LOGGED.lock().unwrap().contains(&"fire".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(LOGGED.lock().unwrap().contains(&"fire".to_owned()));
+    // The ordinary method is there too; unmarked methods have no one-way form.
+    assert_eq!(client.log(item("x")).await.unwrap().into_inner().name, "x");
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/codegen.shapes.rs"));
+    assert!(generated.contains("fn log_one_way("));
+    assert!(!generated.contains("fn unary_one_way("));
 }

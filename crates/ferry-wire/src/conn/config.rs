@@ -48,8 +48,11 @@ pub struct FloodLimits {
     /// second.
     pub empty_frames: Rate,
     /// WINDOW_UPDATE frames that open fewer than [`SMALL_WINDOW_UPDATE`]
-    /// bytes (window dribble: a peer that makes us cut data into tiny
-    /// frames). Default: burst 500, 100 per second.
+    /// bytes of a window that had fewer than that open (window dribble: a
+    /// peer that makes us cut data into tiny frames; small increments to an
+    /// open window are harmless and grpcio sends many). Also counted: small
+    /// increments for streams we do not know. Default: burst 500, 100 per
+    /// second.
     pub small_window_updates: Rate,
 }
 
@@ -151,7 +154,8 @@ pub struct Config {
     /// Time the peer has to acknowledge our SETTINGS (SETTINGS_TIMEOUT).
     /// Default 10 s.
     pub settings_timeout: Duration,
-    /// Close the connection gracefully after this long with no open stream.
+    /// Close the connection gracefully after this long with no open stream,
+    /// counted from when the last stream ended (or the connection began).
     /// Default: none (the runtime decides).
     pub idle_timeout: Option<Duration>,
     /// Keepalive pings. Default: none.

@@ -251,6 +251,10 @@ pub struct Connection {
     last_ping_recv: Option<Instant>,
     ping_strikes: u32,
     idle_since: Option<Instant>,
+    /// The latest time the runtime has passed in (input, timers, output):
+    /// when a stream ends without an input of its own (our trailers were
+    /// written), the connection is idle from then.
+    clock: Instant,
 
     buckets: Buckets,
 }
@@ -333,6 +337,7 @@ impl Connection {
             last_ping_recv: None,
             ping_strikes: 0,
             idle_since: Some(now),
+            clock: now,
             buckets,
             config,
         };
@@ -472,6 +477,7 @@ impl Connection {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.closed {
             return;
         }
@@ -698,7 +704,7 @@ impl Connection {
             self.queue_window_update(StreamId::ZERO, increment);
         }
         if self.streams.is_empty() {
-            self.idle_since = Some(self.last_recv);
+            self.idle_since = Some(self.clock);
         }
         self.check_drained();
         Some(stream)

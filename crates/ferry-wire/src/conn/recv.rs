@@ -65,6 +65,7 @@ impl Connection {
     /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),
     /// exactly as [`handle_input`](Connection::handle_input) does for a slice.
     pub fn handle_received(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.closed {
             self.inbuf.clear();
             return;
@@ -691,8 +692,11 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         refused.sort_unstable();
-        for id in refused {
-            self.remove_stream(id);
+        // Events first, streams removed after: removing the last stream
+        // ends a draining connection (`Event::Closed`), and the refusals
+        // and the GOAWAY must reach the runtime before that, or the
+        // refused calls would read as lost with the connection.
+        for &id in &refused {
             self.events.push_back(Event::Reset(StreamError {
                 stream_id: id,
                 reason: Reason::REFUSED_STREAM,
@@ -705,12 +709,27 @@ impl Connection {
             reason: g.reason,
             debug_data: g.debug_data,
         });
+        for id in refused {
+            self.remove_stream(id);
+        }
         self.check_drained();
     }
 
     fn recv_window_update(&mut self, w: frame::WindowUpdate, now: Instant) -> Result {
-        if w.increment < SMALL_WINDOW_UPDATE && !self.buckets.small_window_updates.take(now) {
-            return Err(calm("too many small WINDOW_UPDATEs (window dribble)"));
+        // A dribble reopens a (nearly) closed window a few bytes at a time,
+        // so that we cut data into tiny frames. A small increment to a
+        // window that is open anyway costs nothing: grpcio sends thousands
+        // of 5-byte ones under load, and they must not count.
+        if w.increment < SMALL_WINDOW_UPDATE {
+            let window = if w.stream_id.is_zero() {
+                Some(self.conn_send.available())
+            } else {
+                self.streams.get(&w.stream_id).map(|s| s.send.available())
+            };
+            let reopens_closed = window.is_none_or(|open| open < SMALL_WINDOW_UPDATE);
+            if reopens_closed && !self.buckets.small_window_updates.take(now) {
+                return Err(calm("too many small WINDOW_UPDATEs (window dribble)"));
+            }
         }
         if w.stream_id.is_zero() {
             if self.conn_send.increase(w.increment).is_err() {

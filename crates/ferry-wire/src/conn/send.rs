@@ -281,6 +281,7 @@ impl Connection {
     /// about [`Config::max_write_batch`](super::Config::max_write_batch)
     /// bytes. Call it until it returns 0.
     pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> usize {
+        self.clock = self.clock.max(now);
         let start = dst.len();
         self.flush_control(dst);
         if !self.closed && self.inbuf.len() >= crate::frame::HEADER_LEN {
@@ -295,7 +296,6 @@ impl Connection {
         // Streams that have data but no connection window this round.
         let mut parked = Vec::new();
         let mut sent_stream_frames = false;
-        let mut sent_data = false;
         while dst.len() - start < limit {
             let Some(id) = self.ready.pop_front() else {
                 break;
@@ -342,7 +342,6 @@ impl Connection {
                     let end = last && *end_stream;
                     frame::Data::new(id, chunk, end).encode(dst);
                     sent_stream_frames = true;
-                    sent_data = true;
                     stream.send.consume(n as u32);
                     self.conn_send.consume(n as u32);
                     stream.queued_bytes -= n;
@@ -372,12 +371,6 @@ impl Connection {
             // We are busy sending a response: pings from the peer (BDP
             // probes) are fair. ACKs we write do not count.
             self.peer_pings_justified();
-        }
-        if sent_data {
-            // Small WINDOW_UPDATEs that give back what we sent are fair:
-            // gRPC C++ answers every small message with one (thousands a
-            // second under load, which the dribble limit alone would end).
-            self.buckets.small_window_updates.fill();
         }
         for id in parked.into_iter().rev() {
             if let Some(stream) = self.streams.get_mut(&id) {

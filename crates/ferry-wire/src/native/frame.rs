@@ -86,6 +86,10 @@ impl Flags {
     pub const REPLY: Flags = Flags(0x10);
     /// First step of a graceful shutdown.
     pub const DRAINING: Flags = Flags(0x20);
+    /// The frame carries one message (its body, possibly empty).
+    pub const MESSAGE: Flags = Flags(0x40);
+    /// The server did not start the call: safe to retry.
+    pub const REFUSED: Flags = Flags(0x80);
 
     /// No flags.
     pub const fn empty() -> Flags {
@@ -118,13 +122,15 @@ impl BitOr for Flags {
 
 impl fmt::Debug for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(Flags, &str); 6] = [
+        const NAMES: [(Flags, &str); 8] = [
             (Flags::END_STREAM, "END_STREAM"),
             (Flags::ONE_WAY, "ONE_WAY"),
             (Flags::FRAMEWORK_ERROR, "FRAMEWORK_ERROR"),
             (Flags::COMPRESSED, "COMPRESSED"),
             (Flags::REPLY, "REPLY"),
             (Flags::DRAINING, "DRAINING"),
+            (Flags::MESSAGE, "MESSAGE"),
+            (Flags::REFUSED, "REFUSED"),
         ];
         let mut list = f.debug_set();
         let mut known = 0;
@@ -484,7 +490,7 @@ mod tests {
 
     #[test]
     fn a_longer_header_is_skipped_and_unknown_kinds_and_flags_kept() {
-        let mut wire = vec![0xFE, 0x52, 2, 28, 42, 0x81, 7, 0];
+        let mut wire = vec![0xFE, 0x52, 2, 28, 42, 0x41, 7, 0];
         wire.extend_from_slice(&3u64.to_be_bytes());
         wire.extend_from_slice(&0u32.to_be_bytes());
         wire.extend_from_slice(&1u32.to_be_bytes());
@@ -494,7 +500,7 @@ mod tests {
         assert_eq!(frames[0].version, 2);
         assert_eq!(frames[0].kind, Kind::Unknown(42));
         assert!(frames[0].has(Flags::END_STREAM));
-        assert_eq!(frames[0].flags.bits(), 0x81);
+        assert_eq!(frames[0].flags.bits(), 0x41);
         assert_eq!(frames[0].serialization, Serialization::Unknown(7));
         assert_eq!(&frames[0].body[..], b"!");
     }
@@ -558,7 +564,7 @@ mod tests {
         assert!(Frame::new(Kind::Request, 1).credit_increment().is_err());
         assert_eq!(
             format!("{:?}", Flags::from_bits(0x41)),
-            "{END_STREAM, 0x40}"
+            "{END_STREAM, MESSAGE}"
         );
     }
 }

@@ -25,6 +25,8 @@ pub mod tag {
     pub const ENCODING: u8 = 7;
     /// Which implementation of the service to call.
     pub const IMPLEMENTATION: u8 = 8;
+    /// One trailing metadata pair (on the frame that ends a response).
+    pub const TRAILER: u8 = 9;
     /// One HELLO setting: id byte, varint value.
     pub const SETTING: u8 = 16;
     /// Free-text peer description.
@@ -60,6 +62,8 @@ pub struct Meta {
     pub timeout: Option<Duration>,
     /// Application metadata, in order.
     pub headers: Vec<(String, Bytes)>,
+    /// Trailing metadata, in order.
+    pub trailers: Vec<(String, Bytes)>,
     /// Status message.
     pub status_message: Option<String>,
     /// Status details.
@@ -123,7 +127,7 @@ impl Meta {
                 }
                 self.timeout = Some(Duration::from_micros(micros));
             }
-            tag::HEADER => {
+            tag::HEADER | tag::TRAILER => {
                 let mut v = value;
                 let key_len = varint::take(&mut v)?;
                 let key_len = usize::try_from(key_len)
@@ -131,7 +135,12 @@ impl Meta {
                     .filter(|&n| n > 0 && n <= v.len())
                     .ok_or(NativeError::MalformedEntry { tag })?;
                 let (key, val) = v.split_at(key_len);
-                self.headers.push((text(key)?, Bytes::copy_from_slice(val)));
+                let pair = (text(key)?, Bytes::copy_from_slice(val));
+                if tag == tag::HEADER {
+                    self.headers.push(pair);
+                } else {
+                    self.trailers.push(pair);
+                }
             }
             tag::STATUS_MESSAGE => {
                 once(self.status_message.is_some())?;
@@ -203,12 +212,14 @@ impl Meta {
             );
             entry(dst, tag::TIMEOUT, &scratch);
         }
-        for (key, value) in &self.headers {
-            scratch.clear();
-            varint::put(&mut scratch, key.len() as u64);
-            scratch.extend_from_slice(key.as_bytes());
-            scratch.extend_from_slice(value);
-            entry(dst, tag::HEADER, &scratch);
+        for (tag, pairs) in [(tag::HEADER, &self.headers), (tag::TRAILER, &self.trailers)] {
+            for (key, value) in pairs {
+                scratch.clear();
+                varint::put(&mut scratch, key.len() as u64);
+                scratch.extend_from_slice(key.as_bytes());
+                scratch.extend_from_slice(value);
+                entry(dst, tag, &scratch);
+            }
         }
         if let Some(message) = &self.status_message {
             entry(dst, tag::STATUS_MESSAGE, message.as_bytes());
@@ -256,6 +267,7 @@ mod tests {
                 ("trace-bin".into(), Bytes::from_static(b"\x00\xff")),
                 ("x-user".into(), Bytes::from_static(b"bob")),
             ],
+            trailers: vec![("x-cost".into(), Bytes::from_static(b"3"))],
             status_message: Some("ünïcode ok".into()),
             status_details: Some(Bytes::from_static(b"\x08\x03")),
             encoding: Some("gzip".into()),

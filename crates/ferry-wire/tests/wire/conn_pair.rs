@@ -455,6 +455,47 @@ fn goaway_refuses_exactly_the_streams_above_last_stream_id() {
     assert!(pair.client.is_closed());
 }
 
+/// A GOAWAY that refuses every open stream ends the connection, but only
+/// after the refusals and the GOAWAY itself are reported: a runtime that
+/// saw `Closed` first would fail those calls as lost instead of retrying.
+#[test]
+fn goaway_refusing_every_stream_reports_refusals_before_closing() {
+    let mut pair = Pair::default_pair();
+    let first = pair.client.open_stream(&request("/t.S/M"), true).unwrap();
+    pair.run();
+    pair.server.send_headers(first, &response(), false).unwrap();
+    pair.server.send_trailers(first, trailers()).unwrap();
+    pair.run();
+    pair.events(Side::Server);
+    pair.events(Side::Client);
+    let open = pair.client.open_stream(&request("/t.S/M"), false).unwrap();
+    assert_eq!(open.as_u32(), 3);
+    pair.run();
+
+    let mut goaway = BytesMut::new();
+    Frame::GoAway(frame::GoAway {
+        last_stream_id: first,
+        reason: Reason::NO_ERROR,
+        debug_data: Bytes::new(),
+    })
+    .encode(&mut goaway);
+    pair.client.handle_input(&goaway, pair.now);
+    let events: Vec<Event> = std::iter::from_fn(|| pair.client.poll_event()).collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            Event::Reset(err) if err.reason == Reason::REFUSED_STREAM && err.stream_id == open => {
+                "refused 3"
+            }
+            Event::GoAway { .. } => "goaway",
+            Event::Closed(_) => "closed",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["refused 3", "goaway", "closed"], "{events:?}");
+    assert!(pair.client.is_closed());
+}
+
 /// The server's graceful shutdown: GOAWAY(2^31-1) and a PING, then the real
 /// last-stream-id. A stream the client opened before it saw the first GOAWAY
 /// is still served; every accepted stream finishes; both ends close.
@@ -503,6 +544,41 @@ fn two_step_graceful_shutdown_drains_in_flight_streams() {
         }
     }
     assert!(pair.client.is_closed() && pair.server.is_closed());
+}
+
+/// The idle timeout counts from the end of the last stream, not from the
+/// last frame received: a call that ran longer than the timeout does not
+/// have its connection shut down the moment it ends.
+#[test]
+fn idle_timeout_counts_from_the_end_of_the_last_stream() {
+    let idle = Duration::from_secs(10);
+    let server = Config {
+        idle_timeout: Some(idle),
+        ..Config::default()
+    };
+    let mut pair = Pair::new(Config::default(), server, Duration::from_millis(1));
+    let id = pair.client.open_stream(&request("/t.S/M"), true).unwrap();
+    pair.run();
+    // The handler runs for 25 s; the client sends nothing meanwhile.
+    pair.advance(Duration::from_secs(25));
+    pair.server.send_headers(id, &response(), false).unwrap();
+    pair.server.send_trailers(id, trailers()).unwrap();
+    pair.run();
+    assert_eq!(pair.server.open_streams(), 0);
+    let goaway_at = |pair: &Pair| {
+        parse_frames(&pair.server_sent)
+            .iter()
+            .any(|f| matches!(f, Frame::GoAway(_)))
+    };
+    pair.advance(Duration::from_secs(9));
+    pair.run();
+    assert!(
+        !goaway_at(&pair),
+        "GOAWAY before the connection was idle for 10 s"
+    );
+    pair.advance(Duration::from_secs(2));
+    pair.run();
+    assert!(goaway_at(&pair), "no GOAWAY after 11 s idle");
 }
 
 /// Keepalive: a silent peer is pinged after the interval and the connection

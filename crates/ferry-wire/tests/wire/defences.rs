@@ -327,23 +327,49 @@ fn empty_data_flood_is_cut_off() {
     assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "too many empty frames");
 }
 
+/// A stream whose response has used up the connection's send window (the
+/// peer's initial 65,535 bytes), with more data queued behind it.
+fn exhausted_window() -> RawClient {
+    let mut raw = RawClient::new(Config::default());
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    raw.events();
+    let id = StreamId::new(1);
+    raw.server.send_headers(id, &response(), false).unwrap();
+    raw.server
+        .send_data(id, Bytes::from(vec![0u8; 200_000]), false)
+        .unwrap();
+    raw.server_frames();
+    raw
+}
+
 #[test]
 fn window_dribble_is_cut_off() {
-    let mut raw = RawClient::new(Config::default());
+    let mut raw = exhausted_window();
     let mut sent = 0;
     while !raw.server.is_closed() && sent < 10_000 {
-        raw.send(Frame::WindowUpdate(frame::WindowUpdate {
-            stream_id: StreamId::ZERO,
-            increment: 1,
-        }));
-        sent += 1;
+        // Both windows are reopened by one byte, which goes out at once as a
+        // 1-byte DATA frame and closes them again.
+        for stream_id in [StreamId::ZERO, StreamId::new(1)] {
+            if !raw.server.is_closed() {
+                raw.send(Frame::WindowUpdate(frame::WindowUpdate {
+                    stream_id,
+                    increment: 1,
+                }));
+                sent += 1;
+            }
+        }
+        if !raw.server.is_closed() {
+            raw.server_frames();
+        }
     }
     assert_eq!(sent, 501);
     assert_goaway(&mut raw, Reason::ENHANCE_YOUR_CALM, "window dribble");
 }
 
 /// Small WINDOW_UPDATEs that answer our DATA are fair (gRPC C++ sends one
-/// per small message it receives): sending DATA refills the bucket.
+/// per small message it receives): they go to a window that is open, so
+/// they do not count as a dribble.
 #[test]
 fn small_window_updates_answering_our_data_are_allowed() {
     let mut raw = RawClient::new(Config::default());
@@ -369,6 +395,29 @@ fn small_window_updates_answering_our_data_are_allowed() {
         assert!(!raw.server.is_closed(), "closed in round {round}");
     }
     // 2,000 small updates in all, each batch following our DATA.
+}
+
+#[test]
+fn small_updates_to_an_open_window_are_not_a_dribble() {
+    // grpcio under load: thousands of 5-byte WINDOW_UPDATEs to windows that
+    // are wide open.
+    let mut raw = RawClient::new(Config::default());
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    for _ in 0..5_000 {
+        raw.send_all([
+            Frame::WindowUpdate(frame::WindowUpdate {
+                stream_id: StreamId::ZERO,
+                increment: 5,
+            }),
+            Frame::WindowUpdate(frame::WindowUpdate {
+                stream_id: StreamId::new(1),
+                increment: 5,
+            }),
+        ]);
+    }
+    assert!(!raw.server.is_closed());
+    assert!(RawClient::goaway(&raw.server_frames()).is_none());
 }
 
 #[test]

@@ -29,6 +29,10 @@
 //! * No compression unless enabled ([`EncodingSet::default`] is identity only),
 //!   as in grpc-go: compression costs CPU on both sides and helps only some
 //!   payloads.
+//! * Even on a compressed call, messages under [`DEFAULT_MIN_COMPRESS_SIZE`]
+//!   and messages that compression does not make smaller go out uncompressed
+//!   (flag 0), and a stream may send any one message uncompressed
+//!   ([`Outbound::uncompressed`](crate::Outbound::uncompressed)).
 //!
 //! # Attacks this module stops
 //!
@@ -59,6 +63,12 @@ use bytes::BytesMut;
 
 pub use encoding::{Encoding, EncodingSet, pick};
 pub use error::CompressionError;
+
+/// Messages smaller than this many bytes are sent uncompressed even on a
+/// compressed call, unless the builder says otherwise. gzip alone adds 18
+/// bytes of header and trailer, and a protobuf message this small has too
+/// little repetition to win them back.
+pub const DEFAULT_MIN_COMPRESS_SIZE: usize = 64;
 
 /// Appends `src`, compressed with `encoding`, to `dst`.
 ///

@@ -7,7 +7,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{ALPN_H2, Identity, TlsError, TlsStream, TrustRoots, crypto_provider};
+use super::{ALPN_H2, ALPN_NATIVE, Identity, TlsError, TlsStream, TrustRoots, crypto_provider};
 
 /// The TLS configuration of a gRPC client: the roots it trusts, an optional certificate of
 /// its own (mutual TLS), an optional name to verify every server as, and ALPN `h2`.
@@ -29,7 +29,7 @@ pub struct ClientTlsConfig {
     roots: TrustRoots,
     identity: Option<Identity>,
     server_name_override: Option<String>,
-    /// In order of preference. Only `h2` today.
+    /// In order of preference: `h2`, or `ferry/1` for the native protocol.
     alpn_protocols: Vec<Vec<u8>>,
 }
 
@@ -47,6 +47,12 @@ impl ClientTlsConfig {
     /// Presents `identity` to servers that ask for a client certificate (mutual TLS).
     pub fn identity(mut self, identity: Identity) -> Self {
         self.identity = Some(identity);
+        self
+    }
+
+    /// Offers the native protocol's ALPN identifier instead of `h2`.
+    pub(crate) fn native(mut self) -> Self {
+        self.alpn_protocols = vec![ALPN_NATIVE.to_vec()];
         self
     }
 

@@ -29,9 +29,9 @@
 //!   ALPN property"; every real gRPC peer offers `h2`. So a peer that offers ALPN without `h2`
 //!   is refused by rustls during the handshake, and a peer that sends no ALPN at all is refused
 //!   by us right after it ([`TlsError::NoApplicationProtocol`]): accepting it would mean
-//!   guessing the protocol. The server keeps a *list* of protocols so that the native protocol
-//!   can add its own identifier next to `h2`; [`TlsStream::alpn_protocol`] then tells the
-//!   caller which one was chosen.
+//!   guessing the protocol. The server offers `h2` and the native protocol's `ferry/1`
+//!   ([`ALPN_NATIVE`]); [`TlsStream::alpn_protocol`] tells which one was chosen, and the
+//!   decrypted bytes are sniffed like a plaintext connection's.
 //! - **Client certificates** are off by default. [`ServerTlsConfig::client_ca_roots`] makes
 //!   them mandatory: a client without a certificate, or with one not issued by those roots, is
 //!   refused during the handshake. [`ServerTlsConfig::client_auth_optional`] accepts clients
@@ -63,6 +63,9 @@ pub use rustls;
 
 /// The ALPN protocol identifier of HTTP/2 over TLS (RFC 9113 §3.2), the one gRPC requires.
 pub const ALPN_H2: &[u8] = b"h2";
+
+/// The ALPN identifier of Ferry's native protocol over TLS.
+pub const ALPN_NATIVE: &[u8] = b"ferry/1";
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{ALPN_H2, Identity, TlsError, TlsStream, TrustRoots, crypto_provider};
+use super::{ALPN_H2, ALPN_NATIVE, Identity, TlsError, TlsStream, TrustRoots, crypto_provider};
 
 /// How long a client has to finish the TLS handshake: grpc-go's default server connection
 /// timeout (`grpc.ConnectionTimeout`), 120 seconds.
@@ -34,19 +34,20 @@ pub struct ServerTlsConfig {
     identity: Identity,
     client_roots: Option<TrustRoots>,
     client_auth_optional: bool,
-    /// In order of preference. Only `h2` today; the native protocol's identifier goes here.
+    /// In order of preference: `h2`, then the native protocol's `ferry/1`.
     alpn_protocols: Vec<Vec<u8>>,
     handshake_timeout: Duration,
 }
 
 impl ServerTlsConfig {
-    /// A server presenting `identity`, asking clients for no certificate, speaking `h2`.
+    /// A server presenting `identity`, asking clients for no certificate,
+    /// speaking `h2` (gRPC) and `ferry/1` (the native protocol).
     pub fn new(identity: Identity) -> Self {
         Self {
             identity,
             client_roots: None,
             client_auth_optional: false,
-            alpn_protocols: vec![ALPN_H2.to_vec()],
+            alpn_protocols: vec![ALPN_H2.to_vec(), ALPN_NATIVE.to_vec()],
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }

@@ -1,11 +1,12 @@
 //! Compression both ways, negotiation, and the decompression bomb.
 
 use ferry::compression::{Encoding, EncodingSet};
-use ferry::{Channel, Code, Request, Server};
+use ferry::{Channel, Code, Outbound, Request, Server};
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
 
 use crate::support::{Msg, Running, codec, msg, path};
+use crate::wiretap::Wiretap;
 
 async fn server(builder: ferry::ServerBuilder) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -118,5 +119,188 @@ async fn a_decompression_bomb_is_resource_exhausted() {
         "{}",
         status.message()
     );
+    server.stop().await;
+}
+
+/// A message whose payload gzip and zstd shrink to almost nothing.
+fn compressible(text: &str, len: usize) -> Msg {
+    Msg {
+        payload: vec![b'z'; len],
+        ..msg(text)
+    }
+}
+
+/// A message whose payload no compressor shrinks (xorshift bytes).
+fn incompressible(text: &str, len: usize) -> Msg {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let payload = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    Msg {
+        payload,
+        ..msg(text)
+    }
+}
+
+async fn tapped(builder: ferry::ServerBuilder) -> (Running, Wiretap) {
+    let server = server(builder).await;
+    let tap = Wiretap::start(server.addr).await;
+    (server, tap)
+}
+
+#[tokio::test]
+async fn small_and_incompressible_messages_go_uncompressed_on_a_compressed_call() {
+    for encoding in [Encoding::Gzip, Encoding::Zstd] {
+        let (server, tap) = tapped(Server::builder().send_compressed(encoding)).await;
+        let channel = Channel::builder(&tap.uri())
+            .unwrap()
+            .send_compressed(encoding)
+            .connect()
+            .await
+            .unwrap();
+        let requests = futures_util::stream::iter(vec![
+            msg("a"),
+            compressible("b", 1000),
+            incompressible("c", 1000),
+            msg("d"),
+        ]);
+        let reply = channel
+            .client_streaming(&path("ClientStream"), Request::new(requests), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((reply.text.as_str(), reply.payload.len()), ("abcd", 2000));
+        // Under 64 bytes, compressed, no gain, under 64 bytes; the reply
+        // (1000 'z' and 1000 random bytes) shrinks by half: compressed.
+        assert_eq!(tap.request_flags(), [0, 1, 0, 0], "{encoding}");
+        assert_eq!(tap.response_flags(), [1], "{encoding}");
+        tap.clear();
+
+        let request = Msg {
+            count: 3,
+            ..compressible("s", 500)
+        };
+        let stream = channel
+            .server_streaming(&path("ServerStream"), Request::new(request), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<usize> = stream.map(|m| m.unwrap().payload.len()).collect().await;
+        assert_eq!(got, [500, 500, 500]);
+        assert_eq!(tap.request_flags(), [1], "{encoding}");
+        assert_eq!(tap.response_flags(), [1, 1, 1], "{encoding}");
+        drop(channel);
+        tap.stop().await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn min_compress_size_is_set_on_both_builders() {
+    // A 40-byte payload makes a 43-byte message: under the default, and
+    // gzip still shrinks it.
+    let small = compressible("m", 40);
+    for (min, want) in [(None, 0), (Some(0), 1), (Some(2000), 0)] {
+        let mut builder = Server::builder().send_compressed(Encoding::Gzip);
+        if let Some(min) = min {
+            builder = builder.min_compress_size(min);
+        }
+        let (server, tap) = tapped(builder).await;
+        let mut channel = Channel::builder(&tap.uri())
+            .unwrap()
+            .send_compressed(Encoding::Gzip);
+        if let Some(min) = min {
+            channel = channel.min_compress_size(min);
+        }
+        let channel = channel.connect().await.unwrap();
+        let reply = channel
+            .unary(&path("Unary"), Request::new(small.clone()), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply, small);
+        assert_eq!(tap.request_flags(), [want], "min {min:?}");
+        assert_eq!(tap.response_flags(), [want], "min {min:?}");
+        tap.clear();
+        // 1000 compressible bytes: compressed unless the minimum is 2000.
+        let big = compressible("b", 1000);
+        channel
+            .unary(&path("Unary"), Request::new(big), codec())
+            .await
+            .unwrap();
+        let want = u8::from(min != Some(2000));
+        assert_eq!(tap.request_flags(), [want], "min {min:?}");
+        assert_eq!(tap.response_flags(), [want], "min {min:?}");
+        drop(channel);
+        tap.stop().await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_stream_can_send_one_message_uncompressed() {
+    let (server, tap) = tapped(Server::builder().send_compressed(Encoding::Zstd)).await;
+    let channel = Channel::builder(&tap.uri())
+        .unwrap()
+        .send_compressed(Encoding::Gzip)
+        .connect()
+        .await
+        .unwrap();
+    // Client stream: one message opted out, the others as the call says.
+    let requests = futures_util::stream::iter(vec![
+        Outbound::uncompressed(compressible("a", 1000)),
+        Outbound::new(compressible("b", 1000)),
+        compressible("c", 1000).into(),
+    ]);
+    let reply = channel
+        .client_streaming(&path("ClientStream"), Request::new(requests), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reply.text.as_str(), reply.payload.len()), ("abc", 3000));
+    assert_eq!(tap.request_flags(), [0, 1, 1]);
+    tap.clear();
+
+    // Server stream: the handler sends every odd message uncompressed.
+    let request = Msg {
+        count: 4,
+        ..compressible("m", 1000)
+    };
+    let stream = channel
+        .server_streaming(&path("Mixed"), Request::new(request), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<(String, usize)> = stream
+        .map(|m| m.map(|m| (m.text, m.payload.len())).unwrap())
+        .collect()
+        .await;
+    let want: Vec<(String, usize)> = (0..4).map(|i| (format!("m#{i}"), 1000)).collect();
+    assert_eq!(got, want);
+    assert_eq!(tap.response_flags(), [1, 0, 1, 0]);
+    tap.clear();
+
+    // Bidi: the same per message, both ways.
+    let requests = futures_util::stream::iter(vec![
+        Outbound::new(compressible("x", 1000)),
+        Outbound::uncompressed(compressible("y", 1000)),
+    ]);
+    let stream = channel
+        .bidi_streaming(&path("Bidi"), Request::new(requests), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<String> = stream.map(|m| m.unwrap().text).collect().await;
+    assert_eq!(got, ["x", "y"]);
+    assert_eq!(tap.request_flags(), [1, 0]);
+    // The Bidi handler echoes plain messages: both compressed.
+    assert_eq!(tap.response_flags(), [1, 1]);
+    drop(channel);
+    tap.stop().await;
     server.stop().await;
 }

@@ -13,6 +13,7 @@ use ferry::{Channel, Code, Delivery, Request};
 use tokio::time::{Instant, timeout};
 
 use crate::support::{Msg, Running, codec, msg, path};
+use crate::wiretap::Wiretap;
 
 /// Bounds every whole test: grpcio's start-up (compiling the stubs) takes
 /// about a second, the calls well under one.
@@ -280,8 +281,9 @@ async fn deadline_cancels_the_handler(channel: &Channel, peer: &mut py::Peer) {
     );
 }
 
-/// Finds the project's Python and runs `tests/py/grpcio_peer.py` with it.
-mod py {
+/// Finds the project's Python and runs `tests/py/grpcio_peer.py` (or
+/// another script of `tests/py`) with it.
+pub(crate) mod py {
     use std::io::{BufRead, BufReader, Read};
     use std::path::Path;
     use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -291,13 +293,13 @@ mod py {
     use tokio::sync::mpsc;
 
     /// The interpreter with grpcio.
-    pub(super) fn python() -> &'static Path {
+    pub(crate) fn python() -> &'static Path {
         crate::python::python("grpcio and grpcio-tools")
     }
 
     /// A running `grpcio_peer.py`: its stdout as lines, its stderr kept for
     /// failure messages. Dropping it kills and reaps the process.
-    pub(super) struct Peer {
+    pub(crate) struct Peer {
         child: Child,
         stdin: Option<ChildStdin>,
         lines: mpsc::UnboundedReceiver<String>,
@@ -305,8 +307,15 @@ mod py {
     }
 
     impl Peer {
-        pub(super) fn spawn(python: &Path, args: &[&str]) -> Peer {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/grpcio_peer.py");
+        pub(crate) fn spawn(python: &Path, args: &[&str]) -> Peer {
+            Peer::spawn_script(python, "grpcio_peer.py", args)
+        }
+
+        /// Runs `tests/py/<name>` with `args`.
+        pub(crate) fn spawn_script(python: &Path, name: &str, args: &[&str]) -> Peer {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/py")
+                .join(name);
             let mut child = Command::new(python)
                 .arg("-u")
                 .arg(&script)
@@ -353,12 +362,12 @@ mod py {
         }
 
         /// The next line on stdout, or `None` once stdout closed.
-        pub(super) async fn line(&mut self) -> Option<String> {
+        pub(crate) async fn line(&mut self) -> Option<String> {
             self.lines.recv().await
         }
 
         /// Every remaining line, until stdout closes.
-        pub(super) async fn lines_until_end(&mut self) -> Vec<String> {
+        pub(crate) async fn lines_until_end(&mut self) -> Vec<String> {
             let mut all = Vec::new();
             while let Some(line) = self.lines.recv().await {
                 all.push(line);
@@ -366,12 +375,12 @@ mod py {
             all
         }
 
-        pub(super) fn close_stdin(&mut self) {
+        pub(crate) fn close_stdin(&mut self) {
             self.stdin = None;
         }
 
         /// Waits for the process to exit, for at most `limit`.
-        pub(super) async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        pub(crate) async fn wait(&mut self, limit: Duration) -> ExitStatus {
             let started = tokio::time::Instant::now();
             loop {
                 match self.child.try_wait() {
@@ -380,20 +389,23 @@ mod py {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                     Ok(None) => {
-                        panic!("grpcio_peer.py still running after {limit:?}{}", self.log())
+                        panic!(
+                            "the Python peer still running after {limit:?}{}",
+                            self.log()
+                        )
                     }
-                    Err(e) => panic!("waiting for grpcio_peer.py: {e}"),
+                    Err(e) => panic!("waiting for the Python peer: {e}"),
                 }
             }
         }
 
         /// What the peer wrote on stderr so far, to end a failure message.
-        pub(super) fn log(&self) -> String {
+        pub(crate) fn log(&self) -> String {
             let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
             if stderr.is_empty() {
                 String::new()
             } else {
-                format!("\n--- grpcio_peer.py stderr ---\n{stderr}")
+                format!("\n--- Python peer's stderr ---\n{stderr}")
             }
         }
     }
@@ -405,4 +417,99 @@ mod py {
             let _ = self.child.wait();
         }
     }
+}
+
+/// grpcio decodes a compressed call whose messages mix flag 0 and flag 1
+/// (small, opted out, compressed), and reads such responses from us.
+#[tokio::test]
+async fn grpcio_reads_mixed_compressed_and_uncompressed_messages() {
+    use ferry::Outbound;
+    use ferry::compression::Encoding;
+    use futures_util::StreamExt;
+
+    let python = py::python();
+    // Ferry client → grpcio server, through the wiretap.
+    let mut peer = py::Peer::spawn(python, &["--mode", "server", "--port", "0"]);
+    timeout(TEST_TIME, async {
+        let line = peer.line().await;
+        let port: u16 = line
+            .as_deref()
+            .and_then(|l| l.strip_prefix("LISTENING "))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("grpcio server said {line:?}{}", peer.log()));
+        let tap = Wiretap::start(([127, 0, 0, 1], port).into()).await;
+        let channel = Channel::builder(&tap.uri())
+            .unwrap()
+            .send_compressed(Encoding::Gzip)
+            .connect()
+            .await
+            .unwrap();
+        let big = |text: &str| Msg {
+            payload: vec![b'q'; 4096],
+            ..msg(text)
+        };
+        let requests = futures_util::stream::iter(vec![
+            Outbound::new(big("a")),
+            Outbound::uncompressed(big("b")),
+            Outbound::new(msg("c")),
+            Outbound::new(big("d")),
+        ]);
+        let reply = channel
+            .client_streaming(&path("ClientStream"), Request::new(requests), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((reply.text.as_str(), reply.count), ("abcd", 4));
+        assert!(reply.payload == vec![b'q'; 3 * 4096]);
+        assert_eq!(tap.request_flags(), [1, 0, 0, 1]);
+        tap.clear();
+        let requests = futures_util::stream::iter(vec![
+            Outbound::uncompressed(big("x")),
+            Outbound::new(big("y")),
+        ]);
+        let stream = channel
+            .bidi_streaming(&path("Bidi"), Request::new(requests), codec())
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<String> = stream.map(|m| m.unwrap().text).collect().await;
+        assert_eq!(got, ["x", "y"]);
+        assert_eq!(tap.request_flags(), [0, 1]);
+        drop(channel);
+        tap.stop().await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("test still running after {TEST_TIME:?}{}", peer.log()));
+    peer.close_stdin();
+    let status = peer.wait(Duration::from_secs(10)).await;
+    assert!(
+        status.success(),
+        "grpcio server exited with {status}{}",
+        peer.log()
+    );
+
+    // grpcio client → Ferry server answering gzip: every case of the smoke
+    // test passes with responses that mix both flags.
+    let server =
+        Running::start_with(ferry::Server::builder().send_compressed(Encoding::Gzip)).await;
+    let tap = Wiretap::start(server.addr).await;
+    let target = tap.addr.to_string();
+    let mut peer = py::Peer::spawn(python, &["--mode", "client", "--target", &target]);
+    let lines = timeout(TEST_TIME, peer.lines_until_end())
+        .await
+        .unwrap_or_else(|_| panic!("grpcio client still running{}", peer.log()));
+    let status = peer.wait(Duration::from_secs(10)).await;
+    assert_eq!(lines, CLIENT_CASES, "grpcio client's report{}", peer.log());
+    assert!(
+        status.success(),
+        "grpcio client exited with {status}{}",
+        peer.log()
+    );
+    let flags = tap.response_flags();
+    assert!(
+        flags.contains(&0) && flags.contains(&1),
+        "responses should mix both flags: {flags:?}"
+    );
+    tap.stop().await;
+    server.stop().await;
 }

@@ -485,8 +485,11 @@ async fn window_dribble_is_cut_off() {
         main.text,
         "GOAWAY ENHANCE_YOUR_CALM too many small WINDOW_UPDATEs (window dribble)"
     );
-    assert_eq!(main.field("burst_ok"), "yes");
-    assert_bucket(&run, main, 500, 100);
+    // The whole connection window went before the dribble started, and the
+    // burst of 500 reopenings was allowed before the cut-off.
+    assert!(main.num("window_used") >= 65_535.0, "{main:?}");
+    let updates = main.num("updates");
+    assert!((500.0..=2_500.0).contains(&updates), "{main:?}");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::calls::wait_until;
 use crate::certs::pki;
 use crate::support::{Msg, Running, TestService, codec, msg, path};
+use crate::wiretap::{Wire, Wiretap};
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_calls_in_flight() {
@@ -440,5 +441,176 @@ async fn dropping_every_channel_clone_closes_its_connection() {
     drop(copy);
     // The client's driver says goodbye (GOAWAY) and both ends finish.
     wait_until(|| metrics.num_alive_tasks() == baseline).await;
+    server.stop().await;
+}
+
+/// Waits (up to 10 s) until the wiretap has seen `want`.
+async fn wait_for_wire(tap: &Wiretap, what: &str, want: impl Fn(&[Wire]) -> bool) {
+    for _ in 0..1000 {
+        if want(&tap.events()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never saw {what}: {:?}", tap.events());
+}
+
+/// A unary call that keeps its stream open for `ms` milliseconds.
+async fn slow_call(channel: &Channel, ms: u64) {
+    let req = Msg {
+        sleep_ms: ms,
+        ..msg("slow")
+    };
+    let reply = channel
+        .unary(&path("Unary"), Request::new(req), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "slow");
+}
+
+#[tokio::test]
+async fn server_max_connection_idle_ends_idle_connections_only() {
+    // The idle clock starts when the connection does; 1 s leaves the call
+    // below ample time to open even on a loaded machine.
+    let idle = Duration::from_secs(1);
+    let server = Running::start_with(Server::builder().max_connection_idle(idle)).await;
+    let tap = Wiretap::start(server.addr).await;
+    let channel = Channel::connect(&tap.uri()).await.unwrap();
+    // A call open well past the idle time keeps the connection: idle means
+    // no call open.
+    slow_call(&channel, 2_500).await;
+    assert!(
+        !tap.events()
+            .iter()
+            .any(|e| matches!(e, Wire::GoAway { .. })),
+        "GOAWAY while a call was open: {:?}",
+        tap.events()
+    );
+    // Idle afterwards: the server's GOAWAY, then the connection ends.
+    wait_for_wire(&tap, "the server closing connection 1", |events| {
+        events.contains(&Wire::Closed {
+            n: 1,
+            by_client: false,
+        })
+    })
+    .await;
+    let goaways: Vec<(bool, u32)> = tap
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Wire::GoAway {
+                from_client,
+                last_stream_id,
+            } => Some((*from_client, *last_stream_id)),
+            _ => None,
+        })
+        .collect();
+    // The first step of the graceful shutdown; the channel, with no call
+    // open, leaves at once, so the second GOAWAY (last-stream-id 1) may
+    // find the connection gone.
+    assert_eq!(goaways.first(), Some(&(false, 0x7fff_ffff)), "{goaways:?}");
+    assert!(goaways[1..].iter().all(|g| *g == (false, 1)), "{goaways:?}");
+    // The channel connects again for its next call.
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("again")), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "again");
+    assert!(tap.events().contains(&Wire::Connected(2)));
+    drop(channel);
+    tap.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn channel_idle_timeout_closes_the_connection_and_reconnects_lazily() {
+    let server = Running::start().await;
+    let tap = Wiretap::start(server.addr).await;
+    let channel = Channel::builder(&tap.uri())
+        .unwrap()
+        .idle_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    slow_call(&channel, 2_500).await;
+    assert!(
+        !tap.events()
+            .iter()
+            .any(|e| matches!(e, Wire::GoAway { .. })),
+        "GOAWAY while a call was open: {:?}",
+        tap.events()
+    );
+    // Idle: the channel says GOAWAY and closes its socket, on its own.
+    wait_for_wire(&tap, "the channel closing connection 1", |events| {
+        events.contains(&Wire::Closed {
+            n: 1,
+            by_client: true,
+        })
+    })
+    .await;
+    assert!(tap.events().contains(&Wire::GoAway {
+        from_client: true,
+        last_stream_id: 0
+    }));
+    assert!(!tap.events().contains(&Wire::Connected(2)));
+    // Nothing reconnects until the next call, which then just works.
+    let reply = channel
+        .unary(&path("Unary"), Request::new(msg("lazy")), codec())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().text, "lazy");
+    assert!(tap.events().contains(&Wire::Connected(2)));
+    drop(channel);
+    tap.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_streaming_call_keeps_its_request_stream_untouched() {
+    // One call at a time on the whole server, and a slow one holds it: a
+    // client-streaming call is refused on every attempt (three, each on a
+    // new stream with the same request stream) and reports it, without a
+    // request ever having been taken from its stream.
+    let server = Running::start_with(Server::builder().max_concurrent_calls(1)).await;
+    let channel = server.channel().await;
+    let slow = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            let req = Msg {
+                sleep_ms: 60_000,
+                ..msg("slow")
+            };
+            channel
+                .unary(&path("Unary"), Request::new(req), codec())
+                .await
+        }
+    });
+    wait_until(|| server.probe.started.load(Ordering::SeqCst) == 1).await;
+    let polled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = polled.clone();
+    // Never yields: each attempt's pump polls it, and gets nothing.
+    let requests = futures_util::stream::poll_fn(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::task::Poll::<Option<Msg>>::Pending
+    });
+    let status = channel
+        .client_streaming(
+            &path("ClientStream"),
+            Request::new(requests).with_timeout(Duration::from_secs(20)),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.delivery()),
+        (Code::Unavailable, Delivery::Refused),
+        "{status:?}"
+    );
+    // One pump per attempt polled the same stream (at least once each).
+    assert!(polled.load(Ordering::SeqCst) >= 3, "{polled:?}");
+    assert_eq!(server.probe.started.load(Ordering::SeqCst), 1);
+    slow.abort();
+    let _ = slow.await;
+    drop(channel);
     server.stop().await;
 }

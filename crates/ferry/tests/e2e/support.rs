@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ferry::server::{self, BoxFuture};
 use ferry::{
-    Channel, ProstCodec, Request, Response, Server, ServerCall, Service, Status, Streaming,
+    Channel, Outbound, ProstCodec, Request, Response, Server, ServerCall, Service, Status,
+    Streaming,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -182,6 +183,27 @@ impl Service for TestService {
                         },
                     );
                     Ok(Response::new(stream))
+                },
+            )),
+            // `count` copies of the request, every odd one sent uncompressed
+            // whatever the call's encoding.
+            "Mixed" => Box::pin(server::server_streaming(
+                call,
+                Codec::new(),
+                move |req: Request<Msg>| async move {
+                    let req = req.into_inner();
+                    let replies = (0..req.count).map(move |i| {
+                        let reply = Msg {
+                            text: format!("{}#{i}", req.text),
+                            ..req.clone()
+                        };
+                        Ok(if i % 2 == 1 {
+                            Outbound::uncompressed(reply)
+                        } else {
+                            Outbound::new(reply)
+                        })
+                    });
+                    Ok(Response::new(futures_util::stream::iter(replies)))
                 },
             )),
             _ => Box::pin(call.unimplemented()),

@@ -667,20 +667,36 @@ def empty_frames(args):
 
 
 def window_dribble(args):
-    """Connection WINDOW_UPDATEs of one byte each."""
+    """Reopens a closed connection window one byte at a time, so the server
+    can only send one-byte DATA frames: a server-streaming call with far more
+    to send than the 65,535-byte connection window (its stream window opened
+    wide), then, once the window is used up, WINDOW_UPDATEs of one byte,
+    each sent after the byte the previous one let through has arrived."""
     p = Peer(args.target)
     p.handshake()
-
-    def make(n):
-        for _ in range(n):
-            p.h2.increment_flow_control_window(1)
-        return b""
-
     t0 = start()
-    # Four per PING: the bucket refills one token per 10 ms, so a round trip
-    # slower than that could otherwise go on until the PINGs run out.
-    fields = lockstep_flood(p, args, t0, make, burst=500, step=4)
-    result("main", p.conn_outcome(), **fields)
+    # Msg { count: 1000 (field 2), payload: 1 KiB (field 4) }
+    message = b"\x10" + varint(1000) + b"\x22" + varint(1024) + b"x" * 1024
+    p.h2.send_headers(1, request_headers(path=b"/test.Echo/ServerStream"), end_stream=False)
+    p.h2.send_data(1, grpc_frame(message), end_stream=True)
+    p.send(frame(WINDOW_UPDATE, 0, 1, (1 << 24).to_bytes(4, "big")))
+
+    def received():
+        return len(p.stream(1).data)
+
+    p.wait(lambda: received() >= 65535 or p.goaway is not None, 5)
+    window_used = received()
+    updates = 0
+    while p.goaway is None and not p.eof and updates < args.max_frames:
+        if time.monotonic() - t0 > args.max_seconds:
+            break
+        before = received()
+        if not p.send(frame(WINDOW_UPDATE, 0, 0, (1).to_bytes(4, "big"))):
+            break
+        updates += 1
+        p.wait(lambda: received() > before or p.goaway is not None or p.eof, 3)
+    p.wait(lambda: p.goaway is not None, 3)
+    result("main", p.conn_outcome(), window_used=window_used, updates=updates)
 
 
 def zero_length_headers(args):
