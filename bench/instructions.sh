@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Server instructions per unary call, independent of machine load: each peer
+# server runs under callgrind while h2load makes 5,000 and then 25,000 calls
+# (50 connections x 20 streams, the 100-byte request); the difference over
+# 20,000 calls cancels start-up and connection setup. User space only.
+# Needs bench/peers.sh to have run (bench/run.sh does) and valgrind.
+set -u
+cd "$(dirname "$0")/.."
+out=$PWD/target/bench-peers
+work=$out/callgrind
+mkdir -p "$work"
+port=50097
+for peer in ferry tonic go cpp; do
+  case $peer in
+    ferry) bin=$out/ferry-bench-server ;;
+    tonic) bin=$out/tonic-bench-server ;;
+    go) bin=$out/go-bench-server ;;
+    cpp) bin=$out/cpp-bench-server ;;
+  esac
+  irs=()
+  for n in 5000 25000; do
+    valgrind --tool=callgrind --callgrind-out-file="$work/$peer-$n.out" "$bin" "127.0.0.1:$port" \
+      >"$work/$peer-$n.log" 2>&1 &
+    vp=$!
+    for _ in $(seq 300); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      sleep 0.1
+    done
+    h2load -t 1 -c 50 -m 20 -n "$n" -d "$out/unary-100.bin" -H 'content-type: application/grpc' \
+      -H 'te: trailers' "http://127.0.0.1:$port/bench.Bench/Unary" >"$work/$peer-$n.h2load" 2>&1
+    kill -INT "$vp" 2>/dev/null
+    wait "$vp" 2>/dev/null
+    irs+=("$(grep -o 'refs: *[0-9,]*' "$work/$peer-$n.log" | tr -d ', ' | cut -d: -f2)")
+  done
+  if [ -n "${irs[0]}" ] && [ -n "${irs[1]}" ]; then
+    echo "$peer: $(((irs[1] - irs[0]) / 20000)) instructions per call"
+  else
+    echo "$peer: did not run under valgrind (see $work/$peer-*.log)"
+  fi
+done
