@@ -62,12 +62,7 @@ SERVER_CANNOT = {
 # case) with "*" for any. Not run unless --known-bugs (a hang costs the
 # watchdog's time); with --known-bugs they run and a failure is reported
 # but does not fail the run.
-KNOWN_BUGS = {
-    ("python", "ferry", "timeout_on_sleeping_server"):
-        "Ferry's server ends an expired call with RST_STREAM(CANCEL) and no status; a grpcio "
-        "client whose own 1 ms timer has not fired yet reports CANCELLED (a race: fails about "
-        "one run in three)",
-}
+KNOWN_BUGS = {}
 
 
 def known_bug(client, server, case):
