@@ -227,10 +227,15 @@ async fn run(server: &Running, attack: &str, args: &[&str]) -> Run {
             let channel = channel.clone();
             let stop = stop.clone();
             prober = Some(tokio::spawn(async move {
+                // At least one probe, even when the attack ends before this
+                // task first runs (the test runtime has one thread).
                 let mut answered = 0usize;
-                while !stop.load(Ordering::Acquire) {
+                loop {
                     probe(&channel).await?;
                     answered += 1;
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
                     tokio::time::sleep(PROBE_EVERY).await;
                 }
                 Ok::<usize, String>(answered)
