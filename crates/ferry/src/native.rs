@@ -68,6 +68,12 @@ pub(crate) struct NativeConfig {
 }
 
 impl NativeConfig {
+    /// The most a call may have delivered and not yet consumed: its credit
+    /// plus one maximal message. A peer past it ignored our credit.
+    fn max_outstanding(&self) -> i64 {
+        i64::from(self.initial_credit) + i64::from(self.max_body)
+    }
+
     /// Heartbeats on the keepalive schedule of an HTTP/2 configuration, so
     /// `keepalive(interval, timeout)` means the same on both protocols.
     pub(crate) fn with_keepalive(mut self, keepalive: Option<ferry_wire::conn::Keepalive>) -> Self {
@@ -977,10 +983,8 @@ impl Driver {
             if call.recv_end {
                 return self.protocol_error("a REQUEST after the call's END_STREAM");
             }
-            deliver(call, &frame, &self.config);
-            if call.outstanding
-                > i64::from(self.config.initial_credit) + i64::from(self.config.max_body)
-            {
+            deliver(call, &frame);
+            if call.outstanding > self.config.max_outstanding() {
                 return self.protocol_error("a call sent past its credit");
             }
             self.forget_if_done(id);
@@ -1044,7 +1048,7 @@ impl Driver {
         if no_body {
             call.recv_end = true;
         } else {
-            deliver(&mut call, &frame, &self.config);
+            deliver(&mut call, &frame);
         }
         self.calls.insert(id, call);
         if let Err(reason) = on_stream(incoming) {
@@ -1150,9 +1154,7 @@ impl Driver {
         }
         if frame.has(Flags::MESSAGE) {
             deliver_message(call, &frame);
-            if call.outstanding
-                > i64::from(self.config.initial_credit) + i64::from(self.config.max_body)
-            {
+            if call.outstanding > self.config.max_outstanding() {
                 return self.protocol_error("a call sent past its credit");
             }
         }
@@ -1283,7 +1285,7 @@ impl Driver {
 }
 
 /// Hands a REQUEST frame's message (and end) to its server call.
-fn deliver(call: &mut Call, frame: &Frame, _config: &NativeConfig) {
+fn deliver(call: &mut Call, frame: &Frame) {
     let ends = frame.has(Flags::END_STREAM);
     if frame.has(Flags::MESSAGE) {
         deliver_message(call, frame);

@@ -326,10 +326,7 @@ async fn respond_one<C: Codec>(
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
             let sent = match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
-                Ok(data) => {
-                    sink.send_headers(Metadata::new());
-                    sink.send.send_last(data)
-                }
+                Ok(data) => sink.send.send_last(data),
                 Err(status) => Err(status),
             };
             match sent {
