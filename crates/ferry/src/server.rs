@@ -466,7 +466,12 @@ impl ServerBuilder {
         self
     }
 
-    /// The HTTP/2 settings and limits of each connection.
+    /// The HTTP/2 settings and limits of each connection. This replaces
+    /// the whole configuration: the builder's default (which adds grpc-go's
+    /// ping enforcement, [`conn::PingPolicy::GRPC_DEFAULT`], to
+    /// [`conn::Config::default`]) and whatever [`keepalive`](Self::keepalive)
+    /// or [`max_connection_idle`](Self::max_connection_idle) set before, so
+    /// call it first and set `ping_policy` yourself if you want it kept.
     pub fn connection_config(mut self, config: conn::Config) -> ServerBuilder {
         self.conn = config;
         self
