@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 /// xorshift64* (Vigna): small, fast and reproducible from its seed, so a
 /// failure replays exactly.
@@ -86,44 +85,9 @@ pub(crate) fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The interpreter of the project's venv, found once per test binary:
-/// `FERRY_PYTHON`, or what `scripts/python-env.sh` prints (it creates the
-/// venv with the pinned reference packages when needed).
+/// The interpreter of the project's venv (see [`ferry_testkit::python`]).
 fn python(package: &str) -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if let Some(path) = std::env::var_os("FERRY_PYTHON") {
-            return Ok(PathBuf::from(path));
-        }
-        let script = repo_root().join("scripts/python-env.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
-            return Err(format!(
-                "{} exited with {} and printed {path:?}; stderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(PathBuf::from(path))
-    });
-    match found {
-        Ok(path) => path,
-        Err(why) => panic!(
-            "this test needs a Python with `{package}` as its reference implementation, and none \
-             was found. Run `scripts/python-env.sh` from the repository root (it creates .venv \
-             with the pinned packages), or set FERRY_PYTHON to such an interpreter.\n{why}"
-        ),
-    }
+    ferry_testkit::python(&format!("`{package}` as its reference implementation"))
 }
 
 /// Sends every request line to one `tests/py/<script>` process (which

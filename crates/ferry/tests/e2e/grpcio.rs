@@ -294,7 +294,7 @@ pub(crate) mod py {
 
     /// The interpreter with grpcio.
     pub(crate) fn python() -> &'static Path {
-        crate::python::python("grpcio and grpcio-tools")
+        ferry_testkit::python("grpcio and grpcio-tools")
     }
 
     /// A running `grpcio_peer.py`: its stdout as lines, its stderr kept for

@@ -50,7 +50,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(10);
 // ---- the Python side ----
 
 fn python() -> &'static Path {
-    crate::python::python("the `h2` package to play the attacker")
+    ferry_testkit::python("the `h2` package to play the attacker")
 }
 
 /// A child process killed (and reaped) when dropped, so a failing test

@@ -26,7 +26,7 @@ fn path(case: &str) -> String {
 }
 
 async fn start() -> (py::Peer, String) {
-    let python = crate::python::python("the `h2` package to play a misbehaving server");
+    let python = ferry_testkit::python("the `h2` package to play a misbehaving server");
     let mut peer = py::Peer::spawn_script(python, "hostile_server.py", &["--port", "0"]);
     let line = timeout(HANG, peer.line()).await.ok().flatten();
     let port: u16 = line

@@ -13,7 +13,6 @@ mod isolation;
 mod leaks;
 mod lifecycle;
 mod native;
-mod python;
 mod support;
 mod tls;
 mod trailers;

@@ -31,40 +31,10 @@ fn example_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python with grpcio and grpcio-tools: `FERRY_PYTHON`, or the venv
-/// `scripts/python-env.sh` prepares. Found once; blocks while the venv is
-/// made, so call it before starting any timeout. Without one the tests
-/// fail, they never skip.
+/// The Python with grpcio and grpcio-tools (see [`ferry_testkit::python`]).
+/// Blocks while the venv is made, so call it before starting any timeout.
 pub(crate) fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PYTHON.get_or_init(|| {
-        if let Some(path) = std::env::var_os("FERRY_PYTHON") {
-            return Ok(PathBuf::from(path));
-        }
-        let script = example_dir().join("../../scripts/python-env.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || path.is_empty() || !Path::new(&path).exists() {
-            return Err(format!(
-                "{} exited with {} and printed {path:?}; stderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(PathBuf::from(path))
-    });
-    match found {
-        Ok(path) => path,
-        Err(why) => panic!(
-            "these tests need a Python with grpcio and grpcio-tools: run scripts/python-env.sh \
-             from the repository root, or set FERRY_PYTHON.\n{why}"
-        ),
-    }
+    ferry_testkit::python("grpcio and grpcio-tools")
 }
 
 /// What a test server is trained on.
