@@ -67,6 +67,19 @@ impl Channel {
             .block_on(self.inner.unary(path, request, codec))
     }
 
+    /// A one-way call (see [`crate::Channel::one_way`]): returns as soon as
+    /// the request is handed to the connection, without waiting for the
+    /// handler; over the native protocol the server sends nothing back.
+    pub fn one_way<C: Codec>(
+        &self,
+        path: &str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<(), Status> {
+        self.runtime
+            .block_on(self.inner.one_way(path, request, codec))
+    }
+
     /// A server-streaming call; the responses come as a blocking iterator.
     pub fn server_streaming<C: Codec>(
         &self,

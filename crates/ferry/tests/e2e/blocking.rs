@@ -1,5 +1,8 @@
 //! The blocking client from a plain thread.
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use ferry::{Code, Request};
 
 use crate::support::{Msg, Running, codec, msg, path};
@@ -50,5 +53,35 @@ fn blocking_calls_from_a_plain_thread() {
     assert!(iter.next().is_none());
 
     drop(channel);
+    runtime.block_on(server.stop());
+}
+
+#[test]
+fn blocking_one_way_calls_return_before_the_handler_finishes() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(Running::start());
+    let uris = [server.uri(), format!("ferry://{}", server.addr)];
+    for (i, uri) in uris.iter().enumerate() {
+        let channel = ferry::blocking::Channel::connect(uri).unwrap();
+        let slow = Msg {
+            sleep_ms: 1_000,
+            ..msg("fire and forget")
+        };
+        channel
+            .one_way(&path("Unary"), Request::new(slow), codec())
+            .unwrap();
+        // Returned while the handler still runs (or has not started).
+        assert_eq!(server.probe.finished.load(Ordering::SeqCst), i, "{uri}");
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while server.probe.finished.load(Ordering::SeqCst) == i && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            server.probe.finished.load(Ordering::SeqCst),
+            i + 1,
+            "{uri}: the handler ran to the end"
+        );
+        assert_eq!(server.probe.cancelled.load(Ordering::SeqCst), 0, "{uri}");
+    }
     runtime.block_on(server.stop());
 }
