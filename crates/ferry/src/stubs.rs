@@ -40,25 +40,27 @@ impl<T> IntoRequest<T> for Request<T> {
 }
 
 /// What a generated client-streaming or bidirectional method accepts: a
-/// stream of request messages, or a [`Request`] around one carrying
+/// stream of request messages `T` (or of [`Outbound<T>`](Outbound)s, to
+/// choose compression per message), or a [`Request`] around one carrying
 /// per-call options.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a stream of requests",
     label = "expected a `Stream` of request messages, or a `ferry::Request` around one"
 )]
-pub trait IntoStreamingRequest {
+pub trait IntoStreamingRequest<T> {
     /// The stream of request messages.
     type Stream: Stream<Item = Self::Message> + Send + 'static;
-    /// One request message.
-    type Message;
+    /// One request message: `T` or `Outbound<T>`.
+    type Message: IntoOutbound<T>;
 
     /// Wraps `self` in a [`Request`] (a `Request` is returned as it is).
     fn into_streaming_request(self) -> Request<Self::Stream>;
 }
 
-impl<S> IntoStreamingRequest for S
+impl<T, S> IntoStreamingRequest<T> for S
 where
     S: Stream + Send + 'static,
+    S::Item: IntoOutbound<T>,
 {
     type Stream = S;
     type Message = S::Item;
@@ -68,9 +70,10 @@ where
     }
 }
 
-impl<S> IntoStreamingRequest for Request<S>
+impl<T, S> IntoStreamingRequest<T> for Request<S>
 where
     S: Stream + Send + 'static,
+    S::Item: IntoOutbound<T>,
 {
     type Stream = S;
     type Message = S::Item;
