@@ -544,6 +544,25 @@ impl<T> Streaming<T> {
         }
     }
 
+    /// Client side: cancels the call, as dropping it would, but with a
+    /// status to show for it. If the call is still running the server is
+    /// told (RST_STREAM CANCEL), the task sending requests stops, and the
+    /// stream ends: this returns CANCELLED and the stream yields nothing
+    /// more. A call that had already ended keeps its outcome, which this
+    /// returns (OK after a clean end).
+    pub fn cancel(&mut self) -> Status {
+        self.retrying = None;
+        self.pump = None;
+        if let Some(guard) = self.guard.as_mut() {
+            guard.finished = true;
+        }
+        if let Some(outcome) = self.recv.outcome() {
+            return outcome.clone();
+        }
+        self.recv
+            .fail(Status::cancelled("cancelled by the client").with_delivery(Delivery::Unknown))
+    }
+
     /// Whether the last message this stream yielded arrived compressed
     /// (the compressed flag of its length prefix was set); false before
     /// the first message. A server uses it to check what a client sent, a

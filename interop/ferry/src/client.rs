@@ -6,10 +6,12 @@
 //! response (`Response::arrived_compressed`,
 //! `Streaming::last_message_compressed`), and a request stream whose
 //! second message opts out of the call's gzip (`Outbound::uncompressed`).
-//! A call is cancelled by dropping it; Ferry then has no status to report,
-//! so the cancel cases check that the call was still running when dropped
-//! and that the channel serves the next call (the detail printed with the
-//! result says so).
+//! cancel_after_first_response cancels its call with `Streaming::cancel`,
+//! which reports CANCELLED. cancel_after_begin has no stream to call it on
+//! (a client-streaming call is one future): it cancels by dropping the call,
+//! which gives no status, so it checks that the call was still running when
+//! dropped and that the channel serves the next call (the detail printed
+//! with the result says so).
 
 use std::time::Duration;
 
@@ -567,12 +569,16 @@ impl Runner {
             Ok(None) => return Err(fail("call ended without a response")),
             Err(s) => return Err(status_text(&s)),
         }
-        drop(replies);
+        let status = replies.cancel();
         drop(tx);
+        if status.code() != Code::Cancelled {
+            return Err(format!(
+                "after the cancel: {}, want CANCELLED",
+                status_text(&status)
+            ));
+        }
         self.channel_still_serves().await?;
-        Ok(Outcome::PassUnchecked(
-            "cancelled by dropping the call: Ferry reports no status for it",
-        ))
+        Ok(Outcome::Pass)
     }
 
     async fn timeout_on_sleeping_server(&self) -> CaseResult {
