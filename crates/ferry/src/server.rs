@@ -529,7 +529,9 @@ impl ServerBuilder {
     }
 
     /// Compress responses with this encoding when the client accepts it
-    /// (`grpc-accept-encoding`). Default: identity (no compression).
+    /// (`grpc-accept-encoding`). Default: identity (no compression). A
+    /// handler chooses otherwise for its own call with
+    /// [`Response::with_compression`].
     pub fn send_compressed(mut self, encoding: Encoding) -> ServerBuilder {
         self.send_compressed = encoding;
         self

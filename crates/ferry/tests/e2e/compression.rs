@@ -386,6 +386,23 @@ impl ferry::Service for Flags {
                     })
                 },
             )),
+            // Two replies from a producer task, the second opted out.
+            "Fed" => Box::pin(server::server_streaming(
+                call,
+                MsgCodec::new(),
+                |req: Request<Msg>| async move {
+                    let req = req.into_inner();
+                    let (tx, replies) = ferry::ResponseStream::channel(1);
+                    tokio::spawn(async move {
+                        let len = req.payload.len();
+                        let _ = tx.send(Ok(compressible("a", len))).await;
+                        let _ = tx
+                            .send_outbound(Outbound::uncompressed(compressible("b", len)))
+                            .await;
+                    });
+                    Ok(ferry::Response::new(replies).with_compression(Encoding::Gzip))
+                },
+            )),
             _ => Box::pin(call.unimplemented()),
         }
     }
@@ -514,6 +531,20 @@ async fn a_handler_chooses_response_compression_per_call() {
             assert_eq!(tap.response_flags(), want, "{default} {count}");
             tap.clear();
         }
+        // ResponseStream::channel: per message through the sender.
+        let replies = channel
+            .server_streaming(
+                &flags_path("Fed"),
+                Request::new(compressible("f", 1000)),
+                codec(),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<String> = replies.map(|m| m.unwrap().text).collect().await;
+        assert_eq!(got, ["a", "b"]);
+        assert_eq!(tap.response_flags(), [1, 0], "{default}");
+        tap.clear();
         drop(channel);
         tap.stop().await;
         drop(stop);
