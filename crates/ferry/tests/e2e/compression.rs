@@ -412,28 +412,9 @@ fn flags_path(method: &str) -> String {
     format!("/test.Flags/{method}")
 }
 
-/// A server with only [`Flags`], behind a wiretap; stops when the sender
-/// is dropped.
-async fn flags_server(
-    builder: ferry::ServerBuilder,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-    Wiretap,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = builder.add_service(Flags).build();
-    let task = tokio::spawn(server.serve_with_shutdown(listener, async move {
-        let _ = stopped.await;
-    }));
-    (stop, task, Wiretap::start(addr).await)
-}
-
 #[tokio::test]
 async fn a_handler_sees_whether_each_request_arrived_compressed() {
-    let (stop, task, tap) = flags_server(Server::builder()).await;
+    let (server, tap) = tapped(Server::builder().add_service(Flags)).await;
     let channel = Channel::connect(&tap.uri()).await.unwrap();
     // Unary: compressed by the call, then not.
     for (encoding, want) in [(Encoding::Gzip, "1"), (Encoding::Identity, "0")] {
@@ -471,8 +452,7 @@ async fn a_handler_sees_whether_each_request_arrived_compressed() {
     assert_eq!(tap.request_flags(), [1, 0, 0, 1]);
     drop(channel);
     tap.stop().await;
-    drop(stop);
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -480,7 +460,12 @@ async fn a_handler_chooses_response_compression_per_call() {
     // The server compresses nothing by default; a handler asks for gzip,
     // zstd or identity per call.
     for default in [Encoding::Identity, Encoding::Gzip] {
-        let (stop, task, tap) = flags_server(Server::builder().send_compressed(default)).await;
+        let (server, tap) = tapped(
+            Server::builder()
+                .send_compressed(default)
+                .add_service(Flags),
+        )
+        .await;
         let channel = Channel::connect(&tap.uri()).await.unwrap();
         let default_flag = u8::from(!default.is_identity());
         for (count, want) in [(1, 1), (2, 1), (3, 0), (0, default_flag)] {
@@ -547,14 +532,13 @@ async fn a_handler_chooses_response_compression_per_call() {
         tap.clear();
         drop(channel);
         tap.stop().await;
-        drop(stop);
-        task.await.unwrap().unwrap();
+        server.stop().await;
     }
 }
 
 #[tokio::test]
 async fn a_per_call_encoding_the_client_does_not_accept_goes_uncompressed() {
-    let (stop, task, tap) = flags_server(Server::builder()).await;
+    let (server, tap) = tapped(Server::builder().add_service(Flags)).await;
     let mut gzip_only = EncodingSet::identity_only();
     gzip_only.insert(Encoding::Gzip);
     let channel = Channel::builder(&tap.uri())
@@ -581,6 +565,5 @@ async fn a_per_call_encoding_the_client_does_not_accept_goes_uncompressed() {
     }
     drop(channel);
     tap.stop().await;
-    drop(stop);
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
