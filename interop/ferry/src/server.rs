@@ -5,9 +5,10 @@
 //! Compression: a request whose `expect_compressed` is true but that
 //! arrived uncompressed is answered INVALID_ARGUMENT
 //! ([`Request::arrived_compressed`], [`Streaming::last_message_compressed`]);
-//! one that arrived compressed though it expected not to be is accepted, as
-//! grpc-go's interop server does (grpcio clients compress every message of
-//! a compressed call). `response_compressed` and a response parameter's
+//! one that arrived compressed though it expected not to be is accepted (the
+//! descriptions' CompressedRequest feature checks only the first way, as
+//! grpc-go's interop server does; grpcio clients compress every message of a
+//! compressed call). `response_compressed` and a response parameter's
 //! `compressed` make the call's responses gzip ([`Response::with_compression`])
 //! and send the others uncompressed ([`Outbound::uncompressed`]).
 
