@@ -50,12 +50,6 @@ SERVER_CANNOT = {
         "server_compressed_unary": "the grpc-js server does not compress responses",
         "server_compressed_streaming": "the grpc-js server does not compress responses",
     },
-    "ferry": {
-        "client_compressed_unary": "Ferry handlers cannot see whether a request was compressed",
-        "client_compressed_streaming": "Ferry handlers cannot see whether a request was compressed",
-        "server_compressed_unary": "Ferry handlers cannot choose compression per response",
-        "server_compressed_streaming": "Ferry handlers cannot choose compression per response",
-    },
 }
 
 # Ferry bugs this matrix found and that are not fixed yet: (client, server,

@@ -246,8 +246,8 @@ fn client(
         if method.client_streaming {
             let _ = writeln!(
                 buf,
-                "pub async fn {name}(&self, request: impl __ferry::IntoStreamingRequest<Message = \
-                 {input}>) -> ::core::result::Result<{reply}, __ferry::Status> {{\n\
+                "pub async fn {name}(&self, request: impl __ferry::IntoStreamingRequest<{input}>) -> \
+                 ::core::result::Result<{reply}, __ferry::Status> {{\n\
                  __ferry::{shape}(&self.channel, {path:?}, \
                  __ferry::IntoStreamingRequest::into_streaming_request(request)).await\n}}"
             );

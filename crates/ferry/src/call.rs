@@ -112,6 +112,8 @@ pub(crate) struct RecvStream {
     /// once.
     outcome: Option<Status>,
     outcome_taken: bool,
+    /// The compressed flag of the last message handed out.
+    pub(crate) last_compressed: bool,
 }
 
 impl fmt::Debug for RecvStream {
@@ -155,6 +157,7 @@ impl RecvStream {
                 None
             },
             outcome_taken: false,
+            last_compressed: false,
         }
     }
 
@@ -173,6 +176,7 @@ impl RecvStream {
             match self.decoder.next_message() {
                 Ok(Some(msg)) => {
                     self.release_consumed();
+                    self.last_compressed = msg.compressed;
                     if !msg.compressed {
                         return Poll::Ready(Ok(Some(msg.data)));
                     }
@@ -538,6 +542,33 @@ impl<T> Streaming<T> {
                 result => return result,
             }
         }
+    }
+
+    /// Client side: cancels the call, as dropping it would, but with a
+    /// status to show for it. If the call is still running the server is
+    /// told (RST_STREAM CANCEL), the task sending requests stops, and the
+    /// stream ends: this returns CANCELLED and the stream yields nothing
+    /// more. A call that had already ended keeps its outcome, which this
+    /// returns (OK after a clean end).
+    pub fn cancel(&mut self) -> Status {
+        self.retrying = None;
+        self.pump = None;
+        if let Some(guard) = self.guard.as_mut() {
+            guard.finished = true;
+        }
+        if let Some(outcome) = self.recv.outcome() {
+            return outcome.clone();
+        }
+        self.recv
+            .fail(Status::cancelled("cancelled by the client").with_delivery(Delivery::Unknown))
+    }
+
+    /// Whether the last message this stream yielded arrived compressed
+    /// (the compressed flag of its length prefix was set); false before
+    /// the first message. A server uses it to check what a client sent, a
+    /// client to see what the server chose, message by message.
+    pub fn last_message_compressed(&self) -> bool {
+        self.recv.last_compressed
     }
 
     /// Client side: the trailing metadata, once the stream has ended.

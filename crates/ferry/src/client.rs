@@ -956,6 +956,7 @@ async fn read_unary_body<C: Codec>(
     let Some(first) = first else {
         return Err(Status::internal("server sent no response message"));
     };
+    let compressed = recv.last_compressed;
     if std::future::poll_fn(|cx| recv.poll_message(cx))
         .await?
         .is_some()
@@ -965,7 +966,7 @@ async fn read_unary_body<C: Codec>(
         ));
     }
     let message = codec.decode(first)?;
-    let mut response = Response::from_parts(headers, message);
+    let mut response = Response::from_parts(headers, message).with_arrived_compressed(compressed);
     if let Some(status) = recv.outcome() {
         *response.trailers_mut() = status.metadata().clone();
     }

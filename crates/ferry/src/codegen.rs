@@ -12,7 +12,7 @@ pub use futures_core::Stream;
 
 pub use crate::server::{BoxFuture, ServerCall, Service};
 pub use crate::stubs::{IntoRequest, IntoStreamingRequest, ResponseStream};
-pub use crate::{Channel, Request, Response, Status, Streaming};
+pub use crate::{Channel, IntoOutbound, Request, Response, Status, Streaming};
 
 use crate::ProstCodec;
 use crate::server;
@@ -127,7 +127,8 @@ pub async fn call_server_streaming<Req: Message, Resp: Message>(
         .await
 }
 
-/// A client-streaming client method.
+/// A client-streaming client method. The stream yields messages, or
+/// [`Outbound`](crate::Outbound)s to choose compression per message.
 pub async fn call_client_streaming<Req, Resp, S>(
     channel: &Channel,
     path: &'static str,
@@ -136,7 +137,8 @@ pub async fn call_client_streaming<Req, Resp, S>(
 where
     Req: Message,
     Resp: Message,
-    S: Stream<Item = Req> + Send + 'static,
+    S: Stream + Send + 'static,
+    S::Item: IntoOutbound<Req>,
 {
     channel
         .client_streaming(path, request, ProstCodec::<Req, Resp>::new())
@@ -152,7 +154,8 @@ pub async fn call_bidi_streaming<Req, Resp, S>(
 where
     Req: Message,
     Resp: Message,
-    S: Stream<Item = Req> + Send + 'static,
+    S: Stream + Send + 'static,
+    S::Item: IntoOutbound<Req>,
 {
     channel
         .bidi_streaming(path, request, ProstCodec::<Req, Resp>::new())

@@ -19,6 +19,7 @@ pub struct Request<T> {
     deadline: Option<Instant>,
     wait_for_ready: bool,
     compression: Option<Encoding>,
+    arrived_compressed: bool,
 }
 
 impl<T> Request<T> {
@@ -31,6 +32,7 @@ impl<T> Request<T> {
             deadline: None,
             wait_for_ready: false,
             compression: None,
+            arrived_compressed: false,
         }
     }
 
@@ -64,6 +66,19 @@ impl<T> Request<T> {
 
     pub(crate) fn compression(&self) -> Option<Encoding> {
         self.compression
+    }
+
+    /// Server: whether the request message arrived compressed (the
+    /// compressed flag of its length prefix), for unary and
+    /// server-streaming calls. False for a request built locally; a request
+    /// stream tells it per message ([`Streaming::last_message_compressed`](crate::Streaming::last_message_compressed)).
+    pub fn arrived_compressed(&self) -> bool {
+        self.arrived_compressed
+    }
+
+    pub(crate) fn with_arrived_compressed(mut self, compressed: bool) -> Request<T> {
+        self.arrived_compressed = compressed;
+        self
     }
 
     /// Adds metadata.
@@ -127,6 +142,7 @@ impl<T> Request<T> {
             deadline,
             wait_for_ready: false,
             compression: None,
+            arrived_compressed: false,
         }
     }
 
@@ -153,6 +169,7 @@ impl<T> Request<T> {
             deadline: self.deadline,
             wait_for_ready: self.wait_for_ready,
             compression: self.compression,
+            arrived_compressed: self.arrived_compressed,
         }
     }
 }
@@ -165,6 +182,8 @@ pub struct Response<T> {
     metadata: Metadata,
     message: T,
     trailers: Metadata,
+    compression: Option<Encoding>,
+    arrived_compressed: bool,
 }
 
 impl<T> Response<T> {
@@ -174,7 +193,40 @@ impl<T> Response<T> {
             metadata: Metadata::new(),
             message,
             trailers: Metadata::new(),
+            compression: None,
+            arrived_compressed: false,
         }
+    }
+
+    /// Server: compress this call's response messages with `encoding`
+    /// instead of the server's default
+    /// ([`ServerBuilder::send_compressed`](crate::ServerBuilder::send_compressed)),
+    /// if the client accepts it (its `grpc-accept-encoding`); otherwise, or
+    /// with [`Encoding::Identity`], they go uncompressed. The response
+    /// headers carry the encoding chosen in `grpc-encoding`. As always,
+    /// messages under `min_compress_size` or that do not shrink go
+    /// uncompressed, and a stream can send single messages uncompressed
+    /// with [`Outbound::uncompressed`].
+    pub fn with_compression(mut self, encoding: Encoding) -> Response<T> {
+        self.compression = Some(encoding);
+        self
+    }
+
+    pub(crate) fn compression(&self) -> Option<Encoding> {
+        self.compression
+    }
+
+    /// Client: whether the response message of a unary or client-streaming
+    /// call arrived compressed (the compressed flag of its length prefix).
+    /// False for a response built locally; a response stream tells it per
+    /// message ([`Streaming::last_message_compressed`](crate::Streaming::last_message_compressed)).
+    pub fn arrived_compressed(&self) -> bool {
+        self.arrived_compressed
+    }
+
+    pub(crate) fn with_arrived_compressed(mut self, compressed: bool) -> Response<T> {
+        self.arrived_compressed = compressed;
+        self
     }
 
     /// Adds metadata.
@@ -231,6 +283,8 @@ impl<T> Response<T> {
             metadata,
             message,
             trailers: Metadata::new(),
+            compression: None,
+            arrived_compressed: false,
         }
     }
 }

@@ -127,6 +127,9 @@ struct ResponseSink {
     extra: Metadata,
     /// What the server decompresses, announced in `grpc-accept-encoding`.
     accept: EncodingSet,
+    /// What the client decompresses (its `grpc-accept-encoding`): a
+    /// handler's per-call choice of encoding is limited to these.
+    client_accepts: EncodingSet,
     guard: StreamGuard,
     headers_sent: bool,
     /// The client's deadline: a sink dropped after it (the handler was
@@ -145,6 +148,16 @@ impl Drop for ResponseSink {
 }
 
 impl ResponseSink {
+    /// A handler's choice of encoding for this call's responses, honoured
+    /// if the client accepts it (and before the headers go out).
+    fn choose_compression(&mut self, encoding: Option<Encoding>) {
+        if let Some(encoding) = encoding {
+            if !self.headers_sent {
+                self.send.encoding = compression::pick(encoding, &self.client_accepts);
+            }
+        }
+    }
+
     fn send_headers(&mut self, metadata: Metadata) {
         if !self.headers_sent {
             self.headers_sent = true;
@@ -225,7 +238,10 @@ async fn single_request<C: Codec>(
         sink,
     } = call.split(decoder(codec));
     match one_request(&mut requests).await {
-        Ok(message) => Some((Request::from_parts(metadata, message, deadline), sink)),
+        Ok((message, compressed)) => Some((
+            Request::from_parts(metadata, message, deadline).with_arrived_compressed(compressed),
+            sink,
+        )),
         Err(status) => {
             sink.finish(status.framework());
             None
@@ -233,16 +249,17 @@ async fn single_request<C: Codec>(
     }
 }
 
-/// Takes exactly one request message.
-async fn one_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
+/// Takes exactly one request message, and whether it arrived compressed.
+async fn one_request<T>(requests: &mut Streaming<T>) -> Result<(T, bool), Status> {
     let first = requests
         .message()
         .await?
         .ok_or_else(|| Status::internal("expected one request message, got none"))?;
+    let compressed = requests.last_message_compressed();
     if requests.message().await?.is_some() {
         return Err(Status::internal("expected one request message, got more"));
     }
-    Ok(first)
+    Ok((first, compressed))
 }
 
 /// Runs a unary handler: one request in, one response out.
@@ -323,6 +340,7 @@ async fn respond_one<C: Codec>(
     match result {
         Ok(mut response) => {
             let trailers = std::mem::take(response.trailers_mut());
+            sink.choose_compression(response.compression());
             let (metadata, message) = response.into_parts();
             sink.send_headers(metadata);
             let sent = match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
@@ -350,6 +368,7 @@ async fn respond_stream<C, S, M>(
     let (metadata, stream, trailers) = match result {
         Ok(mut response) => {
             let trailers = std::mem::take(response.trailers_mut());
+            sink.choose_compression(response.compression());
             let (metadata, stream) = response.into_parts();
             (metadata, stream, trailers)
         }
@@ -515,7 +534,9 @@ impl ServerBuilder {
     }
 
     /// Compress responses with this encoding when the client accepts it
-    /// (`grpc-accept-encoding`). Default: identity (no compression).
+    /// (`grpc-accept-encoding`). Default: identity (no compression). A
+    /// handler chooses otherwise for its own call with
+    /// [`Response::with_compression`].
     pub fn send_compressed(mut self, encoding: Encoding) -> ServerBuilder {
         self.send_compressed = encoding;
         self
@@ -915,6 +936,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
     let mut sink = ResponseSink {
         extra: Metadata::new(),
         accept: inner.accept_compressed,
+        client_accepts,
         send,
         guard: StreamGuard {
             id,

@@ -9,9 +9,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::{Request, Status};
+use crate::message::IntoOutbound;
+use crate::{Outbound, Request, Status};
 
 /// Anything a generated client method accepts as its request: a bare
 /// message (or request stream), or a [`Request`] carrying per-call options
@@ -38,25 +40,27 @@ impl<T> IntoRequest<T> for Request<T> {
 }
 
 /// What a generated client-streaming or bidirectional method accepts: a
-/// stream of request messages, or a [`Request`] around one carrying
+/// stream of request messages `T` (or of [`Outbound<T>`](Outbound)s, to
+/// choose compression per message), or a [`Request`] around one carrying
 /// per-call options.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a stream of requests",
     label = "expected a `Stream` of request messages, or a `ferry::Request` around one"
 )]
-pub trait IntoStreamingRequest {
+pub trait IntoStreamingRequest<T> {
     /// The stream of request messages.
     type Stream: Stream<Item = Self::Message> + Send + 'static;
-    /// One request message.
-    type Message;
+    /// One request message: `T` or `Outbound<T>`.
+    type Message: IntoOutbound<T>;
 
     /// Wraps `self` in a [`Request`] (a `Request` is returned as it is).
     fn into_streaming_request(self) -> Request<Self::Stream>;
 }
 
-impl<S> IntoStreamingRequest for S
+impl<T, S> IntoStreamingRequest<T> for S
 where
     S: Stream + Send + 'static,
+    S::Item: IntoOutbound<T>,
 {
     type Stream = S;
     type Message = S::Item;
@@ -66,9 +70,10 @@ where
     }
 }
 
-impl<S> IntoStreamingRequest for Request<S>
+impl<T, S> IntoStreamingRequest<T> for Request<S>
 where
     S: Stream + Send + 'static,
+    S::Item: IntoOutbound<T>,
 {
     type Stream = S;
     type Message = S::Item;
@@ -79,24 +84,28 @@ where
 }
 
 /// The replies of a server-streaming or bidirectional handler: any stream of
-/// `Result<T, Status>`, boxed. An `Err` item ends the call with that status;
-/// the end of the stream ends it with OK.
+/// `Result<T, Status>` (or of `Result<Outbound<T>, Status>`, to choose
+/// compression per message), boxed. An `Err` item ends the call with that
+/// status; the end of the stream ends it with OK.
 ///
 /// When the call ends early (the client cancelled, the deadline passed, the
 /// connection dropped) the stream is dropped, so a lazily generated stream
 /// stops producing.
 pub struct ResponseStream<T> {
-    inner: Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>,
+    inner: Pin<Box<dyn Stream<Item = Result<Outbound<T>, Status>> + Send + 'static>>,
 }
 
 impl<T> ResponseStream<T> {
-    /// Boxes `stream`.
-    pub fn new<S>(stream: S) -> ResponseStream<T>
+    /// Boxes `stream`, whose items are messages, or [`Outbound`]s to send
+    /// one message uncompressed on a compressed call
+    /// ([`Outbound::uncompressed`]).
+    pub fn new<S, M>(stream: S) -> ResponseStream<T>
     where
-        S: Stream<Item = Result<T, Status>> + Send + 'static,
+        S: Stream<Item = Result<M, Status>> + Send + 'static,
+        M: IntoOutbound<T>,
     {
         ResponseStream {
-            inner: Box::pin(stream),
+            inner: Box::pin(stream.map(|item| item.map(IntoOutbound::into_outbound))),
         }
     }
 
@@ -112,7 +121,7 @@ impl<T> ResponseStream<T> {
     where
         T: Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(capacity);
+        let (tx, rx) = mpsc::channel::<Result<Outbound<T>, Status>>(capacity);
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
@@ -121,7 +130,7 @@ impl<T> ResponseStream<T> {
 }
 
 impl<T> Stream for ResponseStream<T> {
-    type Item = Result<T, Status>;
+    type Item = Result<Outbound<T>, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
@@ -140,7 +149,7 @@ impl<T> fmt::Debug for ResponseStream<T> {
 
 /// The sending half of [`ResponseStream::channel`].
 pub struct StreamSender<T> {
-    tx: mpsc::Sender<Result<T, Status>>,
+    tx: mpsc::Sender<Result<Outbound<T>, Status>>,
 }
 
 /// The call a [`StreamSender`] fed has ended: nobody reads its replies.
@@ -159,7 +168,14 @@ impl<T> StreamSender<T> {
     /// Sends one reply (or, with `Err`, ends the call with that status),
     /// waiting while `capacity` replies are queued.
     pub async fn send(&self, item: Result<T, Status>) -> Result<(), CallGone> {
+        let item = item.map(Outbound::new);
         self.tx.send(item).await.map_err(|_| CallGone)
+    }
+
+    /// Sends one reply with its own compression choice (for example
+    /// [`Outbound::uncompressed`]), waiting as [`StreamSender::send`] does.
+    pub async fn send_outbound(&self, message: Outbound<T>) -> Result<(), CallGone> {
+        self.tx.send(Ok(message)).await.map_err(|_| CallGone)
     }
 
     /// Whether the call has ended (sending would fail).

@@ -2,20 +2,22 @@
 //! `doc/interop-test-descriptions.md`: the exact sizes, codes and
 //! messages it gives).
 //!
-//! What Ferry's client API cannot show, so a case passes without checking
-//! it (the detail printed with the result says so): the compressed flag of
-//! a received message (`server_compressed_*`), and per-message compression
-//! of a request stream (`client_compressed_streaming` compresses both
-//! messages of its second call, which the case allows the server to accept).
-//! A call is cancelled by dropping it; Ferry then has no status to report,
-//! so the cancel cases check that the call was still running when dropped
-//! and that the channel serves the next call.
+//! Compression is checked message by message: the compressed flag of each
+//! response (`Response::arrived_compressed`,
+//! `Streaming::last_message_compressed`), and a request stream whose
+//! second message opts out of the call's gzip (`Outbound::uncompressed`).
+//! cancel_after_first_response cancels its call with `Streaming::cancel`,
+//! which reports CANCELLED. cancel_after_begin has no stream to call it on
+//! (a client-streaming call is one future): it cancels by dropping the call,
+//! which gives no status, so it checks that the call was still running when
+//! dropped and that the channel serves the next call (the detail printed
+//! with the result says so).
 
 use std::time::Duration;
 
 use ferry::compression::Encoding;
 use ferry::tls::{ClientTlsConfig, TrustRoots};
-use ferry::{Channel, Code, Metadata, Request, Status};
+use ferry::{Channel, Code, Metadata, Outbound, Request, Status};
 use futures_util::stream;
 use tokio::sync::mpsc;
 
@@ -119,6 +121,13 @@ fn fail(what: impl std::fmt::Display) -> String {
 
 fn status_text(status: &Status) -> String {
     format!("status {:?}: {:?}", status.code(), status.message())
+}
+
+fn check_flag(what: &str, compressed: bool, want: bool) -> Result<(), String> {
+    if compressed != want {
+        return Err(format!("{what}: compressed flag {compressed}, want {want}"));
+    }
+    Ok(())
 }
 
 fn check_body(payload: Option<&Payload>, size: usize) -> Result<(), String> {
@@ -280,10 +289,9 @@ impl Runner {
                 .await
                 .map_err(|s| status_text(&s))?;
             check_body(reply.get_ref().payload.as_ref(), 314_159)?;
+            check_flag("response", reply.arrived_compressed(), compressed)?;
         }
-        Ok(Outcome::PassUnchecked(
-            "compressed flag of responses not visible in Ferry's client API",
-        ))
+        Ok(Outcome::Pass)
     }
 
     async fn client_streaming(&self) -> CaseResult {
@@ -313,7 +321,11 @@ impl Runner {
             .streaming_input_call(timed(stream::iter([request(true, 27_182)])))
             .await;
         expect_code(probe, Code::InvalidArgument, None).map_err(|e| format!("probe: {e}"))?;
-        let requests = stream::iter([request(true, 27_182), request(false, 45_904)]);
+        // The call is gzip; its second message opts out.
+        let requests = stream::iter([
+            Outbound::new(request(true, 27_182)),
+            Outbound::uncompressed(request(false, 45_904)),
+        ]);
         let reply = self
             .client
             .streaming_input_call(timed(requests).with_compression(Encoding::Gzip))
@@ -323,15 +335,16 @@ impl Runner {
         if total != 73_086 {
             return Err(format!("aggregated size {total}, want 73086"));
         }
-        Ok(Outcome::PassUnchecked(
-            "Ferry compresses every message of a call: the second one too",
-        ))
+        Ok(Outcome::Pass)
     }
 
+    /// Receives responses of `sizes`, and when `flags` is given checks that
+    /// each arrived compressed or not as it says.
     async fn receive_sizes(
         &self,
         request: StreamingOutputCallRequest,
         sizes: &[usize],
+        flags: Option<&[bool]>,
     ) -> Result<(), String> {
         let mut replies = self
             .client
@@ -341,7 +354,13 @@ impl Runner {
             .into_inner();
         for (i, &size) in sizes.iter().enumerate() {
             match replies.message().await {
-                Ok(Some(reply)) => check_body(reply.payload.as_ref(), size)?,
+                Ok(Some(reply)) => {
+                    check_body(reply.payload.as_ref(), size)?;
+                    if let Some(flags) = flags {
+                        let what = format!("response {i}");
+                        check_flag(&what, replies.last_message_compressed(), flags[i])?;
+                    }
+                }
                 Ok(None) => return Err(format!("{i} responses, want {}", sizes.len())),
                 Err(s) => return Err(format!("response {i}: {}", status_text(&s))),
             }
@@ -355,7 +374,7 @@ impl Runner {
 
     async fn server_streaming(&self) -> CaseResult {
         let request = output_request(&[31_415, 9, 2_653, 58_979], 0);
-        self.receive_sizes(request, &[31_415, 9, 2_653, 58_979])
+        self.receive_sizes(request, &[31_415, 9, 2_653, 58_979], None)
             .await?;
         Ok(Outcome::Pass)
     }
@@ -364,10 +383,9 @@ impl Runner {
         let mut request = output_request(&[31_415, 92_653], 0);
         request.response_parameters[0].compressed = Some(BoolValue { value: true });
         request.response_parameters[1].compressed = Some(BoolValue { value: false });
-        self.receive_sizes(request, &[31_415, 92_653]).await?;
-        Ok(Outcome::PassUnchecked(
-            "compressed flag of responses not visible in Ferry's client API",
-        ))
+        self.receive_sizes(request, &[31_415, 92_653], Some(&[true, false]))
+            .await?;
+        Ok(Outcome::Pass)
     }
 
     async fn ping_pong(&self) -> CaseResult {
@@ -551,12 +569,16 @@ impl Runner {
             Ok(None) => return Err(fail("call ended without a response")),
             Err(s) => return Err(status_text(&s)),
         }
-        drop(replies);
+        let status = replies.cancel();
         drop(tx);
+        if status.code() != Code::Cancelled {
+            return Err(format!(
+                "after the cancel: {}, want CANCELLED",
+                status_text(&status)
+            ));
+        }
         self.channel_still_serves().await?;
-        Ok(Outcome::PassUnchecked(
-            "cancelled by dropping the call: Ferry reports no status for it",
-        ))
+        Ok(Outcome::Pass)
     }
 
     async fn timeout_on_sleeping_server(&self) -> CaseResult {

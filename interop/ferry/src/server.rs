@@ -2,22 +2,26 @@
 //! cases call, to the "Server" section of the interop descriptions.
 //! `UnimplementedCall` keeps the generated default (UNIMPLEMENTED).
 //!
-//! Not implemented, because Ferry's handler API has no way to express them
-//! yet: `response_compressed` (a handler cannot choose whether one response
-//! is compressed; the server compresses all or none) and
-//! `expect_compressed` (a handler cannot see whether a request message
-//! arrived compressed). `interop/run.sh` does not run the four
-//! `*_compressed_*` cases against this server.
+//! Compression: a request whose `expect_compressed` is true but that
+//! arrived uncompressed is answered INVALID_ARGUMENT
+//! ([`Request::arrived_compressed`], [`Streaming::last_message_compressed`]);
+//! one that arrived compressed though it expected not to be is accepted (the
+//! descriptions' CompressedRequest feature checks only the first way, as
+//! grpc-go's interop server does; grpcio clients compress every message of a
+//! compressed call). `response_compressed` and a response parameter's
+//! `compressed` make the call's responses gzip ([`Response::with_compression`])
+//! and send the others uncompressed ([`Outbound::uncompressed`]).
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use ferry::{Code, Metadata, Request, Response, ResponseStream, Status, Streaming};
+use ferry::compression::Encoding;
+use ferry::{Code, Metadata, Outbound, Request, Response, ResponseStream, Status, Streaming};
 use futures_util::stream;
 
 use crate::pb::test_service_server::TestService;
 use crate::pb::{
-    EchoStatus, Empty, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
+    BoolValue, EchoStatus, Empty, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,
 };
@@ -80,22 +84,41 @@ fn echo_status(status: Option<&EchoStatus>) -> Option<Status> {
     ))
 }
 
+/// INVALID_ARGUMENT when a request that should have arrived compressed
+/// did not.
+fn check_compressed(expect: Option<&BoolValue>, compressed: bool) -> Result<(), Status> {
+    if expect.is_some_and(|e| e.value) && !compressed {
+        return Err(Status::invalid_argument("expected a compressed request"));
+    }
+    Ok(())
+}
+
 fn payload_size(size: i32) -> Result<usize, Status> {
     usize::try_from(size).map_err(|_| Status::invalid_argument(format!("negative size {size}")))
 }
 
 /// Replies for one `StreamingOutputCallRequest`'s parameters, waiting
-/// `interval_us` before each.
+/// `interval_us` before each; those whose `compressed` is not true go
+/// uncompressed whatever the call's encoding.
 fn reply_stream(
     params: VecDeque<ResponseParameters>,
-) -> impl futures_util::Stream<Item = Result<StreamingOutputCallResponse, Status>> + Send {
+) -> impl futures_util::Stream<Item = Result<Outbound<StreamingOutputCallResponse>, Status>> + Send
+{
     stream::unfold(params, |mut params| async move {
         let p = params.pop_front()?;
         if p.interval_us > 0 {
             tokio::time::sleep(Duration::from_micros(p.interval_us as u64)).await;
         }
-        let reply = payload_size(p.size).map(|n| StreamingOutputCallResponse {
-            payload: Some(zeros(n)),
+        let compressed = p.compressed.is_some_and(|c| c.value);
+        let reply = payload_size(p.size).map(|n| {
+            let reply = StreamingOutputCallResponse {
+                payload: Some(zeros(n)),
+            };
+            if compressed {
+                Outbound::new(reply)
+            } else {
+                Outbound::uncompressed(reply)
+            }
         });
         Some((reply, params))
     })
@@ -181,7 +204,10 @@ impl TestService for TestServer {
         request: Request<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
         let echo = Echo::of(request.metadata());
+        let compressed = request.arrived_compressed();
         let request = request.into_inner();
+        check_compressed(request.expect_compressed.as_ref(), compressed)
+            .map_err(|s| echo.status(s))?;
         if request.response_type != PayloadType::Compressable as i32 {
             return Err(echo.status(Status::invalid_argument("unsupported response_type")));
         }
@@ -189,10 +215,14 @@ impl TestService for TestServer {
             return Err(echo.status(status));
         }
         let size = payload_size(request.response_size).map_err(|s| echo.status(s))?;
-        Ok(echo.response(SimpleResponse {
+        let response = echo.response(SimpleResponse {
             payload: Some(zeros(size)),
             ..SimpleResponse::default()
-        }))
+        });
+        Ok(match request.response_compressed {
+            Some(BoolValue { value: true }) => response.with_compression(Encoding::Gzip),
+            _ => response.with_compression(Encoding::Identity),
+        })
     }
 
     async fn streaming_output_call(
@@ -204,8 +234,17 @@ impl TestService for TestServer {
         if let Some(status) = echo_status(request.response_status.as_ref()) {
             return Err(echo.status(status));
         }
+        let any_compressed = request
+            .response_parameters
+            .iter()
+            .any(|p| p.compressed.is_some_and(|c| c.value));
         let replies = reply_stream(request.response_parameters.into());
-        Ok(echo.response(ResponseStream::new(replies)))
+        let response = echo.response(ResponseStream::new(replies));
+        Ok(if any_compressed {
+            response.with_compression(Encoding::Gzip)
+        } else {
+            response
+        })
     }
 
     async fn streaming_input_call(
@@ -216,6 +255,9 @@ impl TestService for TestServer {
         let mut requests = request.into_inner();
         let mut total = 0usize;
         while let Some(request) = requests.message().await? {
+            let compressed = requests.last_message_compressed();
+            check_compressed(request.expect_compressed.as_ref(), compressed)
+                .map_err(|s| echo.status(s))?;
             total += request.payload.map_or(0, |p| p.body.len());
         }
         let aggregated_payload_size = i32::try_from(total)

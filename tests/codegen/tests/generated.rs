@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferry::{Code, Request, Response, ResponseStream, Server, Status, Streaming};
+use ferry::compression::Encoding;
+use ferry::{Code, Outbound, Request, Response, ResponseStream, Server, Status, Streaming};
 use ferry_codegen_tests::codegen::{common, inventory, orders, shapes};
 use futures_util::StreamExt;
 use prost::Message;
@@ -60,7 +61,12 @@ impl shapes::shapes_server::Shapes for ShapesImpl {
         let mut summary = Summary::default();
         while let Some(item) = items.message().await? {
             summary.count += 1;
-            summary.names.push(item.name.clone());
+            // A name says whether its message arrived compressed.
+            summary.names.push(if items.last_message_compressed() {
+                format!("{} (compressed)", item.name)
+            } else {
+                item.name.clone()
+            });
             summary.by_name.insert(item.name.clone(), item);
         }
         Ok(Response::new(summary))
@@ -281,6 +287,33 @@ async fn client_streaming_from_a_stream_or_a_request() {
     let request = Request::new(items).with_timeout(Duration::from_secs(10));
     let summary = client.client_stream(request).await.unwrap().into_inner();
     assert_eq!(summary, Summary::default());
+}
+
+#[tokio::test]
+async fn client_streaming_chooses_compression_per_message() {
+    let (uri, _stop) = serve().await;
+    let client = shapes::shapes_client::ShapesClient::connect(&uri)
+        .await
+        .unwrap();
+    // Long enough to be worth compressing; the second opts out.
+    let long = |c: &str| item(&c.repeat(500));
+    let items = futures_util::stream::iter([
+        Outbound::new(long("a")),
+        Outbound::uncompressed(long("b")),
+        Outbound::new(long("c")),
+    ]);
+    let request = Request::new(items).with_compression(Encoding::Gzip);
+    let summary = client.client_stream(request).await.unwrap().into_inner();
+    let names: Vec<String> = summary
+        .names
+        .iter()
+        .map(|n| {
+            n.replace(&"a".repeat(500), "a")
+                .replace(&"b".repeat(500), "b")
+                .replace(&"c".repeat(500), "c")
+        })
+        .collect();
+    assert_eq!(names, ["a (compressed)", "b", "c (compressed)"]);
 }
 
 #[tokio::test]

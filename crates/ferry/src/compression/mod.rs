@@ -22,6 +22,13 @@
 //! against its own [`EncodingSet`] with [`EncodingSet::recv_encoding`]
 //! before it reads a message, and decompresses only messages whose flag is 1.
 //!
+//! A server's preferred encoding is its builder's, or the one a handler
+//! names for its call ([`Response::with_compression`](crate::Response::with_compression)),
+//! picked the same way. Applications see each received message's flag:
+//! [`Request::arrived_compressed`](crate::Request::arrived_compressed),
+//! [`Response::arrived_compressed`](crate::Response::arrived_compressed) and
+//! [`Streaming::last_message_compressed`](crate::Streaming::last_message_compressed).
+//!
 //! # Defaults
 //!
 //! * gzip at level 6, zlib's default, as grpc-go and the C core use.

@@ -285,6 +285,51 @@ async fn client_cancel_stops_the_handler() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn an_explicit_cancel_reports_cancelled_and_stops_the_handler() {
+    let server = Running::start().await;
+    let channel = server.channel().await;
+    let req = Msg {
+        count: 1000,
+        sleep_ms: 20,
+        ..msg("long")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(req), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+    let status = stream.cancel();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    // Nothing more comes, and the server's handler was dropped.
+    assert_eq!(stream.message().await.unwrap(), None);
+    wait_until(|| {
+        server
+            .probe
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    })
+    .await;
+
+    // A call that already ended keeps its outcome.
+    let req = Msg {
+        count: 2,
+        ..msg("short")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), Request::new(req), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    while stream.message().await.unwrap().is_some() {}
+    assert_eq!(stream.cancel().code(), Code::Ok);
+    drop(stream);
+    drop(channel);
+    server.stop().await;
+}
+
 /// Polls `f` until it holds, for at most five seconds.
 pub(crate) async fn wait_until(f: impl Fn() -> bool) {
     for _ in 0..500 {

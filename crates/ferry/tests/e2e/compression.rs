@@ -304,3 +304,266 @@ async fn a_stream_can_send_one_message_uncompressed() {
     tap.stop().await;
     server.stop().await;
 }
+
+/// Answers with what it saw: the text of each reply is the compressed flag
+/// of the request (message by message for a stream, as `0`/`1`). `count`
+/// asks for response compression: 1 gzip, 2 zstd, 3 identity, 0 the
+/// server's default. ServerStream sends `payload.len()`-sized replies for
+/// each request flag, every other one opted out with `Outbound`.
+struct Flags;
+
+type MsgCodec = ferry::ProstCodec<Msg, Msg>;
+
+fn choice(count: u32) -> Option<Encoding> {
+    match count {
+        1 => Some(Encoding::Gzip),
+        2 => Some(Encoding::Zstd),
+        3 => Some(Encoding::Identity),
+        _ => None,
+    }
+}
+
+fn answer(count: u32, text: String, len: usize) -> ferry::Response<Msg> {
+    let reply = ferry::Response::new(compressible(&text, len));
+    match choice(count) {
+        Some(encoding) => reply.with_compression(encoding),
+        None => reply,
+    }
+}
+
+impl ferry::Service for Flags {
+    fn name(&self) -> &str {
+        "test.Flags"
+    }
+
+    fn call(&self, call: ferry::ServerCall) -> ferry::server::BoxFuture<()> {
+        use ferry::server;
+        match call.method() {
+            "Unary" => Box::pin(server::unary(
+                call,
+                MsgCodec::new(),
+                |req: Request<Msg>| async move {
+                    let flag = u8::from(req.arrived_compressed()).to_string();
+                    let req = req.into_inner();
+                    Ok(answer(req.count, flag, req.payload.len()))
+                },
+            )),
+            "ClientStream" => Box::pin(server::client_streaming(
+                call,
+                MsgCodec::new(),
+                |req: Request<ferry::Streaming<Msg>>| async move {
+                    let mut requests = req.into_inner();
+                    let (mut flags, mut count, mut len) = (String::new(), 0, 0);
+                    while let Some(m) = requests.message().await? {
+                        flags.push_str(if requests.last_message_compressed() {
+                            "1"
+                        } else {
+                            "0"
+                        });
+                        (count, len) = (m.count, m.payload.len());
+                    }
+                    Ok(answer(count, flags, len))
+                },
+            )),
+            "ServerStream" => Box::pin(server::server_streaming(
+                call,
+                MsgCodec::new(),
+                |req: Request<Msg>| async move {
+                    let req = req.into_inner();
+                    let replies = (0..4).map(move |i| {
+                        let reply = compressible(&i.to_string(), req.payload.len());
+                        Ok(if i % 2 == 1 {
+                            Outbound::uncompressed(reply)
+                        } else {
+                            Outbound::new(reply)
+                        })
+                    });
+                    let stream = ferry::ResponseStream::new(futures_util::stream::iter(replies));
+                    let response = ferry::Response::new(stream);
+                    Ok(match choice(req.count) {
+                        Some(encoding) => response.with_compression(encoding),
+                        None => response,
+                    })
+                },
+            )),
+            // Two replies from a producer task, the second opted out.
+            "Fed" => Box::pin(server::server_streaming(
+                call,
+                MsgCodec::new(),
+                |req: Request<Msg>| async move {
+                    let req = req.into_inner();
+                    let (tx, replies) = ferry::ResponseStream::channel(1);
+                    tokio::spawn(async move {
+                        let len = req.payload.len();
+                        let _ = tx.send(Ok(compressible("a", len))).await;
+                        let _ = tx
+                            .send_outbound(Outbound::uncompressed(compressible("b", len)))
+                            .await;
+                    });
+                    Ok(ferry::Response::new(replies).with_compression(Encoding::Gzip))
+                },
+            )),
+            _ => Box::pin(call.unimplemented()),
+        }
+    }
+}
+
+fn flags_path(method: &str) -> String {
+    format!("/test.Flags/{method}")
+}
+
+#[tokio::test]
+async fn a_handler_sees_whether_each_request_arrived_compressed() {
+    let (server, tap) = tapped(Server::builder().add_service(Flags)).await;
+    let channel = Channel::connect(&tap.uri()).await.unwrap();
+    // Unary: compressed by the call, then not.
+    for (encoding, want) in [(Encoding::Gzip, "1"), (Encoding::Identity, "0")] {
+        let reply = channel
+            .unary(
+                &flags_path("Unary"),
+                Request::new(compressible("u", 1000)).with_compression(encoding),
+                codec(),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.text, want, "{encoding}");
+    }
+    assert_eq!(tap.request_flags(), [1, 0]);
+    tap.clear();
+    // A stream: the flag of each message as it arrived; a small message goes
+    // uncompressed on a compressed call, and so does an opted-out one.
+    let requests = futures_util::stream::iter(vec![
+        Outbound::new(compressible("a", 1000)),
+        Outbound::uncompressed(compressible("b", 1000)),
+        Outbound::new(msg("c")),
+        Outbound::new(compressible("d", 1000)),
+    ]);
+    let reply = channel
+        .client_streaming(
+            &flags_path("ClientStream"),
+            Request::new(requests).with_compression(Encoding::Zstd),
+            codec(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.text, "1001");
+    assert_eq!(tap.request_flags(), [1, 0, 0, 1]);
+    drop(channel);
+    tap.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_chooses_response_compression_per_call() {
+    // The server compresses nothing by default; a handler asks for gzip,
+    // zstd or identity per call.
+    for default in [Encoding::Identity, Encoding::Gzip] {
+        let (server, tap) = tapped(
+            Server::builder()
+                .send_compressed(default)
+                .add_service(Flags),
+        )
+        .await;
+        let channel = Channel::connect(&tap.uri()).await.unwrap();
+        let default_flag = u8::from(!default.is_identity());
+        for (count, want) in [(1, 1), (2, 1), (3, 0), (0, default_flag)] {
+            let request = Msg {
+                count,
+                ..compressible("u", 1000)
+            };
+            let reply = channel
+                .unary(&flags_path("Unary"), Request::new(request), codec())
+                .await
+                .unwrap();
+            // What the client reports is what went over the wire.
+            assert_eq!(tap.response_flags(), [want], "{default} {count}");
+            assert_eq!(reply.arrived_compressed(), want == 1, "{default} {count}");
+            assert_eq!(reply.get_ref().payload.len(), 1000);
+            tap.clear();
+        }
+        // Client streaming: the same choice for its one response.
+        let requests = futures_util::stream::iter(vec![Msg {
+            count: 1,
+            ..compressible("c", 1000)
+        }]);
+        let reply = channel
+            .client_streaming(&flags_path("ClientStream"), Request::new(requests), codec())
+            .await
+            .unwrap();
+        assert!(reply.arrived_compressed());
+        assert_eq!(tap.response_flags(), [1]);
+        tap.clear();
+        // Server streaming: compressed per call, every other message opted
+        // out; the client sees each message's flag.
+        for (count, want) in [(2, [1, 0, 1, 0]), (3, [0, 0, 0, 0])] {
+            let request = Msg {
+                count,
+                ..compressible("s", 1000)
+            };
+            let mut replies = channel
+                .server_streaming(&flags_path("ServerStream"), Request::new(request), codec())
+                .await
+                .unwrap()
+                .into_inner();
+            let mut seen = Vec::new();
+            while let Some(reply) = replies.message().await.unwrap() {
+                assert_eq!(reply.payload.len(), 1000);
+                seen.push(u8::from(replies.last_message_compressed()));
+            }
+            assert_eq!(seen, want, "{default} {count}");
+            assert_eq!(tap.response_flags(), want, "{default} {count}");
+            tap.clear();
+        }
+        // ResponseStream::channel: per message through the sender.
+        let replies = channel
+            .server_streaming(
+                &flags_path("Fed"),
+                Request::new(compressible("f", 1000)),
+                codec(),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<String> = replies.map(|m| m.unwrap().text).collect().await;
+        assert_eq!(got, ["a", "b"]);
+        assert_eq!(tap.response_flags(), [1, 0], "{default}");
+        tap.clear();
+        drop(channel);
+        tap.stop().await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_per_call_encoding_the_client_does_not_accept_goes_uncompressed() {
+    let (server, tap) = tapped(Server::builder().add_service(Flags)).await;
+    let mut gzip_only = EncodingSet::identity_only();
+    gzip_only.insert(Encoding::Gzip);
+    let channel = Channel::builder(&tap.uri())
+        .unwrap()
+        .accept_compressed(gzip_only)
+        .connect()
+        .await
+        .unwrap();
+    // The handler asks for zstd, which this client did not list in
+    // grpc-accept-encoding: the reply goes uncompressed (and decodes, so
+    // no grpc-encoding the client cannot handle was sent). Gzip it takes.
+    for (count, want) in [(2, 0), (1, 1)] {
+        let request = Msg {
+            count,
+            ..compressible("u", 1000)
+        };
+        let reply = channel
+            .unary(&flags_path("Unary"), Request::new(request), codec())
+            .await
+            .unwrap();
+        assert_eq!(reply.arrived_compressed(), want == 1);
+        assert_eq!(tap.response_flags(), [want]);
+        tap.clear();
+    }
+    drop(channel);
+    tap.stop().await;
+    server.stop().await;
+}
