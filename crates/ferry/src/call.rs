@@ -15,6 +15,7 @@ use crate::compression::{self, Encoding, EncodingSet, decompress};
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::client::{Attempt, Pump};
 use crate::driver::{Command, Handle, StreamEvent};
@@ -403,6 +404,8 @@ pub struct Streaming<T> {
     decode: Arc<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>,
     guard: Option<StreamGuard>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Client calls: `Request::with_cancellation`'s token, being waited on.
+    cancellation: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     /// Client bidi calls: the task feeding requests lives as long as this.
     pump: Option<Pump>,
     /// Client bidi calls: a refused call being run again on a new stream.
@@ -431,6 +434,7 @@ impl<T> Streaming<T> {
             decode,
             guard,
             deadline: None,
+            cancellation: None,
             pump: None,
             retrying: None,
         }
@@ -439,6 +443,13 @@ impl<T> Streaming<T> {
     /// Fails the stream with DEADLINE_EXCEEDED once `deadline` passes.
     pub(crate) fn with_deadline(mut self, deadline: Option<tokio::time::Instant>) -> Streaming<T> {
         self.deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+        self
+    }
+
+    /// Cancels the call (as [`Streaming::cancel`]) once `token` is
+    /// cancelled.
+    pub(crate) fn with_cancellation(mut self, token: Option<CancellationToken>) -> Streaming<T> {
+        self.cancellation = token.map(|t| Box::pin(t.cancelled_owned()));
         self
     }
 
@@ -493,6 +504,14 @@ impl<T> Streaming<T> {
     }
 
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
+        if let Some(cancellation) = self.cancellation.as_mut() {
+            if (!self.recv.is_done() || self.retrying.is_some())
+                && cancellation.as_mut().poll(cx).is_ready()
+            {
+                self.cancellation = None;
+                return Poll::Ready(Err(self.cancel()));
+            }
+        }
         if let Some(deadline) = self.deadline.as_mut() {
             if (!self.recv.is_done() || self.retrying.is_some())
                 && deadline.as_mut().poll(cx).is_ready()
@@ -559,8 +578,7 @@ impl<T> Streaming<T> {
         if let Some(outcome) = self.recv.outcome() {
             return outcome.clone();
         }
-        self.recv
-            .fail(Status::cancelled("cancelled by the client").with_delivery(Delivery::Unknown))
+        self.recv.fail(crate::client::cancelled_by_client())
     }
 
     /// Whether the last message this stream yielded arrived compressed

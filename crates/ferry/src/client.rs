@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
 use crate::codec::{BytesCodec, Codec, decoder};
@@ -603,8 +604,13 @@ impl Channel {
 
     /// What every call works out before it opens a stream: its deadline,
     /// compression, and metadata after the interceptors.
-    async fn setup<T>(&self, path: &str, request: Request<T>) -> Result<(CallSetup, T), Status> {
+    async fn setup<T>(
+        &self,
+        path: &str,
+        mut request: Request<T>,
+    ) -> Result<(CallSetup, T), Status> {
         let setup = CallSetup {
+            cancel: request.take_cancellation(),
             deadline: self.deadline_of(&request),
             wait: request.is_wait_for_ready(),
             encoding: request.compression().unwrap_or(self.inner.send_compressed),
@@ -667,7 +673,7 @@ impl Channel {
             guard.finished = recv.is_done();
             response
         };
-        with_deadline(setup.deadline, call).await
+        with_deadline(setup.deadline, setup.cancel.as_ref(), call).await
     }
 
     /// A server-streaming call: one request, a stream of responses.
@@ -679,10 +685,15 @@ impl Channel {
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
         let (setup, message) = self.setup(path, request).await?;
         let body = self.encode_single(&codec, &message, setup.encoding)?;
-        let (headers, recv, guard) =
-            with_deadline(setup.deadline, self.single(path, &setup, &body)).await?;
-        let streaming =
-            Streaming::new(recv, decoder(&codec), Some(guard)).with_deadline(setup.deadline);
+        let (headers, recv, guard) = with_deadline(
+            setup.deadline,
+            setup.cancel.as_ref(),
+            self.single(path, &setup, &body),
+        )
+        .await?;
+        let streaming = Streaming::new(recv, decoder(&codec), Some(guard))
+            .with_deadline(setup.deadline)
+            .with_cancellation(setup.cancel);
         Ok(Response::from_parts(headers, streaming))
     }
 
@@ -706,6 +717,7 @@ impl Channel {
     {
         let (setup, requests) = self.setup(path, request).await?;
         let deadline = setup.deadline;
+        let cancel = setup.cancel.clone();
         let call = async {
             let requests = Box::pin(requests.fuse());
             let mut attempt = self
@@ -730,7 +742,7 @@ impl Channel {
                 }
             }
         };
-        with_deadline(deadline, call).await
+        with_deadline(deadline, cancel.as_ref(), call).await
     }
 
     /// A bidirectional-streaming call: a stream of requests, a stream of
@@ -755,6 +767,7 @@ impl Channel {
     {
         let (setup, requests) = self.setup(path, request).await?;
         let deadline = setup.deadline;
+        let cancel = setup.cancel.clone();
         // Returns as soon as the stream is open: a peer may send its response
         // headers only with its first reply, and an application that sends
         // its first request after this returns would otherwise wait forever
@@ -767,9 +780,10 @@ impl Channel {
             codec.clone(),
             1,
         );
-        let attempt = with_deadline(deadline, open).await?;
+        let attempt = with_deadline(deadline, cancel.as_ref(), open).await?;
         let streaming = Streaming::new(attempt.recv, decoder(&codec), Some(attempt.guard))
             .with_deadline(deadline)
+            .with_cancellation(cancel)
             .with_pump(attempt.pump);
         let headers = Metadata::new();
         Ok(Response::from_parts(headers, streaming))
@@ -899,13 +913,15 @@ impl Channel {
             }
             Ok(())
         };
-        with_deadline(setup.deadline, call).await
+        with_deadline(setup.deadline, setup.cancel.as_ref(), call).await
     }
 }
 
 /// A call's settings, worked out before its stream opens.
 struct CallSetup {
     deadline: Option<Instant>,
+    /// `Request::with_cancellation`.
+    cancel: Option<CancellationToken>,
     wait: bool,
     encoding: Encoding,
     metadata: Metadata,
@@ -920,21 +936,38 @@ fn host_of(authority: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-/// Runs `call`, failing it with DEADLINE_EXCEEDED once `deadline` passes
-/// (dropping it resets its stream).
+/// Runs `call`, failing it with DEADLINE_EXCEEDED once `deadline` passes,
+/// or with CANCELLED once `cancel` is cancelled (dropping it resets its
+/// stream).
 async fn with_deadline<T>(
     deadline: Option<Instant>,
+    cancel: Option<&CancellationToken>,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
-    match deadline {
-        None => call.await,
-        Some(d) => match tokio::time::timeout_at(d, call).await {
-            Ok(result) => result,
-            Err(_) => {
-                Err(Status::deadline_exceeded("deadline exceeded").with_delivery(Delivery::Unknown))
+    let call =
+        async {
+            match deadline {
+                None => call.await,
+                Some(d) => match tokio::time::timeout_at(d, call).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Status::deadline_exceeded("deadline exceeded")
+                        .with_delivery(Delivery::Unknown)),
+                },
             }
+        };
+    match cancel {
+        None => call.await,
+        Some(token) => tokio::select! {
+            biased;
+            () = token.cancelled() => Err(cancelled_by_client()),
+            result = call => result,
         },
     }
+}
+
+/// The status of a call cancelled through its `CancellationToken`.
+pub(crate) fn cancelled_by_client() -> Status {
+    Status::cancelled("call cancelled by the client").with_delivery(Delivery::Unknown)
 }
 
 /// Reads a unary response: headers, exactly one message, trailers.

@@ -51,6 +51,8 @@ pub use message::{IntoOutbound, Outbound, Request, Response};
 pub use server::{Server, ServerBuilder, ServerCall, Service};
 pub use status::{Code, Delivery, Status};
 pub use stubs::{CallGone, IntoRequest, IntoStreamingRequest, ResponseStream, StreamSender};
+/// Cancels client calls on request: see [`Request::with_cancellation`].
+pub use tokio_util::sync::CancellationToken;
 
 /// Includes the code `ferry-build` generated for one protobuf package:
 /// `pub mod aihub { ferry::include_proto!("aihub"); }`. Nested packages

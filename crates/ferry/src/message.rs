@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use ferry_wire::grpc::Metadata;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::compression::Encoding;
 
@@ -20,6 +21,7 @@ pub struct Request<T> {
     wait_for_ready: bool,
     compression: Option<Encoding>,
     arrived_compressed: bool,
+    cancellation: Option<CancellationToken>,
 }
 
 impl<T> Request<T> {
@@ -33,6 +35,7 @@ impl<T> Request<T> {
             wait_for_ready: false,
             compression: None,
             arrived_compressed: false,
+            cancellation: None,
         }
     }
 
@@ -48,6 +51,23 @@ impl<T> Request<T> {
     pub fn with_deadline(mut self, deadline: Option<Instant>) -> Request<T> {
         self.deadline = deadline;
         self
+    }
+
+    /// Client: cancel the call when `token` is cancelled, from anywhere
+    /// (another task, a shutdown signal, a handler whose own caller went
+    /// away). If the call is still running then, the server is told
+    /// (RST_STREAM CANCEL, or the native protocol's CANCEL), the task
+    /// sending requests stops, and the call returns CANCELLED: from its
+    /// future for unary and client-streaming calls, from the next
+    /// [`Streaming::message`](crate::Streaming::message) once responses
+    /// stream. Dropping the call cancels it too, without a status to show.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Request<T> {
+        self.cancellation = Some(token);
+        self
+    }
+
+    pub(crate) fn take_cancellation(&mut self) -> Option<CancellationToken> {
+        self.cancellation.take()
     }
 
     /// Client: wait for a connection (until the deadline) instead of failing
@@ -143,6 +163,7 @@ impl<T> Request<T> {
             wait_for_ready: false,
             compression: None,
             arrived_compressed: false,
+            cancellation: None,
         }
     }
 
@@ -170,6 +191,7 @@ impl<T> Request<T> {
             wait_for_ready: self.wait_for_ready,
             compression: self.compression,
             arrived_compressed: self.arrived_compressed,
+            cancellation: self.cancellation,
         }
     }
 }

@@ -7,17 +7,14 @@
 //! `Streaming::last_message_compressed`), and a request stream whose
 //! second message opts out of the call's gzip (`Outbound::uncompressed`).
 //! cancel_after_first_response cancels its call with `Streaming::cancel`,
-//! which reports CANCELLED. cancel_after_begin has no stream to call it on
-//! (a client-streaming call is one future): it cancels by dropping the call,
-//! which gives no status, so it checks that the call was still running when
-//! dropped and that the channel serves the next call (the detail printed
-//! with the result says so).
+//! cancel_after_begin (a client-streaming call, one future) through a
+//! `CancellationToken` given with the request; both report CANCELLED.
 
 use std::time::Duration;
 
 use ferry::compression::Encoding;
 use ferry::tls::{ClientTlsConfig, TrustRoots};
-use ferry::{Channel, Code, Metadata, Outbound, Request, Status};
+use ferry::{CancellationToken, Channel, Code, Metadata, Outbound, Request, Status};
 use futures_util::stream;
 use tokio::sync::mpsc;
 
@@ -540,18 +537,27 @@ impl Runner {
 
     async fn cancel_after_begin(&self) -> CaseResult {
         let requests = stream::pending::<StreamingInputCallRequest>();
-        let call = self.client.streaming_input_call(timed(requests));
-        tokio::select! {
-            result = call => {
-                return Err(format!("call ended before it was cancelled: {:?}", result.map(drop)));
-            }
-            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        let token = CancellationToken::new();
+        let call = self
+            .client
+            .streaming_input_call(timed(requests).with_cancellation(token.clone()));
+        let canceller = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            canceller.cancel();
+        });
+        let status = match call.await {
+            Ok(_) => return Err(fail("the call succeeded, want CANCELLED")),
+            Err(status) => status,
+        };
+        if status.code() != Code::Cancelled {
+            return Err(format!(
+                "after the cancel: {}, want CANCELLED",
+                status_text(&status)
+            ));
         }
-        // Dropping the call cancelled it (RST_STREAM CANCEL to the server).
         self.channel_still_serves().await?;
-        Ok(Outcome::PassUnchecked(
-            "cancelled by dropping the call: Ferry reports no status for it",
-        ))
+        Ok(Outcome::Pass)
     }
 
     async fn cancel_after_first_response(&self) -> CaseResult {

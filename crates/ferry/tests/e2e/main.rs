@@ -2,6 +2,7 @@
 
 mod blocking;
 mod calls;
+mod cancel;
 mod certs;
 mod compression;
 mod grpcio;
