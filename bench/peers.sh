@@ -6,7 +6,11 @@
 #   cpp-bench-server                               (Debian libgrpc++-dev, callback API)
 #   h2load                                         (Debian nghttp2-client)
 # Debian packages are installed with apt-get (as root, or through sudo).
+#
+#   bench/peers.sh                # everything
+#   bench/peers.sh ferry tonic    # only the cargo-built peers (no apt, no Go, no C++)
 set -euo pipefail
+wanted=" ${*:-ferry tonic go cpp} "
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/target/bench-peers
@@ -15,6 +19,7 @@ mkdir -p "$out"
 packages=(golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler
           libgrpc++-dev protobuf-compiler-grpc nghttp2-client pkg-config g++)
 missing=()
+[[ $wanted == *" go "* || $wanted == *" cpp "* ]] || packages=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
@@ -41,7 +46,7 @@ stale() { # binary sources...
   return 1
 }
 
-if stale "$out/go-bench-server" bench/go/server.go bench/proto/bench.proto; then
+if [[ $wanted == *" go "* ]] && stale "$out/go-bench-server" bench/go/server.go bench/proto/bench.proto; then
 echo "peers.sh: go build (grpc-go $(dpkg-query -W -f='${Version}' golang-google-grpc-dev))"
 gopath=$out/gopath
 rm -rf "$gopath/src/ferry.bench"
@@ -53,7 +58,7 @@ cp bench/go/server.go "$gopath/src/ferry.bench/server/"
     go build -o "$out/go-bench-server" .)
 fi
 
-if stale "$out/cpp-bench-server" bench/cpp/server.cc bench/proto/bench.proto; then
+if [[ $wanted == *" cpp "* ]] && stale "$out/cpp-bench-server" bench/cpp/server.cc bench/proto/bench.proto; then
 echo "peers.sh: g++ (gRPC C++ $(dpkg-query -W -f='${Version}' libgrpc++-dev))"
 gen=$out/cpp
 mkdir -p "$gen"

@@ -7,19 +7,32 @@
 #   bench/run.sh            # 3 rounds, 5 s per measurement, 10,000-connection memory test
 #   bench/run.sh --quick    # 1 round, 1.5 s per measurement, 1,000 connections: for iteration
 #   bench/run.sh --no-write # print the table instead of writing BENCHMARKS.md
+#   bench/run.sh --only 3,6 --peers ferry,tonic --no-write
+#                           # only these scenarios (1-6) and peers: for iteration
+#                           # on one scenario (a partial run never writes BENCHMARKS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 write=1
-for arg in "$@"; do
-  case $arg in
+only=1,2,3,4,5,6
+peers=ferry,tonic,go,cpp
+usage="usage: bench/run.sh [--quick] [--no-write] [--only 1,2,3,4,5,6] [--peers ferry,tonic,go,cpp]"
+command="bench/run.sh $*"
+while (($#)); do
+  case $1 in
     --quick) quick=1 ;;
     --no-write) write=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-write]" >&2; exit 2 ;;
+    --only) only=${2:?$usage}; write=0; shift ;;
+    --peers) peers=${2:?$usage}; write=0; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
+  shift
 done
-command="bench/run.sh $*"
+# want N: scenario N was asked for; has PEER: that peer was.
+want() { [[ ",$only," == *",$1,"* ]]; }
+has() { [[ ",$peers," == *",$1,"* ]]; }
+IFS=, read -r -a peer_list <<<"$peers"
 
 if ((quick)); then
   rounds=1 duration_ms=1500 warmup_ms=500 idle_conns=1000 open_streams=1000
@@ -30,7 +43,7 @@ duration=${duration_ms}ms warmup=${warmup_ms}ms
 warmup_s=$(awk "BEGIN { print $warmup_ms / 1000 }")
 duration_s=$(awk "BEGIN { print $duration_ms / 1000 }")
 
-bench/peers.sh
+bench/peers.sh "${peer_list[@]}"
 out=$PWD/target/bench-peers
 raw=$out/results.jsonl
 : >"$raw"
@@ -141,7 +154,7 @@ streams=(
 
 for round in $(seq "$rounds"); do
   echo "run.sh: round $round of $rounds"
-  for size in 1048576 65536; do
+  want 3 && for size in 1048576 65536; do
     taskset -c "$server_core" "$out/tcp-ceiling" receive "127.0.0.1:$port" &
     spid=$!
     sleep 0.3
@@ -149,29 +162,38 @@ for round in $(seq "$rounds"); do
     record "$out/tcp.json" "{\"scenario\": \"s3-tcp-$size\", \"peer\": \"tcp\", \"round\": $round, \"client\": \"tcp\"}"
     kill -KILL "$spid"; wait "$spid" 2>/dev/null || true; spid=""
   done
-  for peer in ferry tonic go cpp; do
+  for peer in "${peer_list[@]}"; do
+    want 1 || want 2 || want 3 || want 4 || want 5 || continue
     start_server "$peer"
-    measure_h2load "$peer" "$round"
-    measure s1-unary "$peer" "$round" ferry --call unary --size 100 --connections 50 --concurrency 1000
-    measure s2-latency "$peer" "$round" ferry --call unary --size 100
-    for s in "${streams[@]}"; do
-      read -r name call size n <<<"$s"
-      measure "$name" "$peer" "$round" ferry --call "$call" --size "$size" --concurrency "$n"
-    done
-    measure s4-pingpong "$peer" "$round" ferry --call ping-pong --size 100
+    if want 1; then measure_h2load "$peer" "$round"; fi
+    if want 1 || want 5; then
+      measure s1-unary "$peer" "$round" ferry --call unary --size 100 --connections 50 --concurrency 1000
+    fi
+    if want 2; then measure s2-latency "$peer" "$round" ferry --call unary --size 100; fi
+    if want 3; then
+      for s in "${streams[@]}"; do
+        read -r name call size n <<<"$s"
+        measure "$name" "$peer" "$round" ferry --call "$call" --size "$size" --concurrency "$n"
+      done
+    fi
+    if want 4; then measure s4-pingpong "$peer" "$round" ferry --call ping-pong --size 100; fi
     case $peer in
       tonic)
         # tonic's own client against its own server, for stack-to-stack ratios.
-        measure s2-latency "$peer" "$round" tonic --call unary --size 100
-        for s in "${streams[@]}"; do
-          read -r name call size n <<<"$s"
-          measure "$name" "$peer" "$round" tonic --call "$call" --size "$size" --concurrency "$n"
-        done
-        measure s4-pingpong "$peer" "$round" tonic --call ping-pong --size 100
+        if want 2; then measure s2-latency "$peer" "$round" tonic --call unary --size 100; fi
+        if want 3; then
+          for s in "${streams[@]}"; do
+            read -r name call size n <<<"$s"
+            measure "$name" "$peer" "$round" tonic --call "$call" --size "$size" --concurrency "$n"
+          done
+        fi
+        if want 4; then measure s4-pingpong "$peer" "$round" tonic --call ping-pong --size 100; fi
         ;;
       go | cpp)
         # Scenario 5: the tonic client against the same peer as s1-unary's Ferry client.
-        measure s1-unary "$peer" "$round" tonic --call unary --size 100 --connections 50 --concurrency 1000
+        if want 5; then
+          measure s1-unary "$peer" "$round" tonic --call unary --size 100 --connections 50 --concurrency 1000
+        fi
         ;;
     esac
     stop_server
@@ -202,8 +224,8 @@ hold() { # scenario peer count [ferry-bench args...]
   printf '  %-14s %-6s %s KiB per item\n' "$scenario" "$peer" "$(python3 -c "print(round(($after - $before) / $count, 1))")"
   stop_server
 }
-echo "run.sh: memory"
-for peer in ferry tonic go cpp; do
+want 6 && echo "run.sh: memory"
+want 6 && for peer in "${peer_list[@]}"; do
   hold s6-idle "$peer" "$idle_conns" --call idle-connections --connections "$idle_conns"
   hold s6-streams "$peer" "$open_streams" --call open-streams --connections 50 --concurrency "$open_streams"
 done

@@ -5,15 +5,19 @@
 //! stream fed in 64 KiB socket reads, through `handle_input` (a copy into
 //! the connection's buffer) and through `recv_buffer` + `handle_received`
 //! (read straight into it, as the runtime's driver does); and the send path
-//! of a 1 MiB message in 256 KiB write batches into one reused buffer (the
-//! driver's write batching).
+//! of a 1 MiB message in 256 KiB write batches, copied into one reused
+//! buffer (`poll_transmit`) or with the payloads kept by reference for one
+//! vectored write (`poll_transmit_buf` into an `OutBuf`, as the driver
+//! does). Both send variants then copy the batch once more, standing in for
+//! the kernel's copy into the socket.
 
+use std::io::IoSlice;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput};
 use ferry_wire::HeaderField;
-use ferry_wire::conn::{Config, Connection, Event, Role};
+use ferry_wire::conn::{Config, Connection, Event, OutBuf, Role};
 
 fn request() -> Vec<HeaderField> {
     vec![
@@ -167,59 +171,95 @@ fn recv_stream(c: &mut Criterion) {
     group.finish();
 }
 
+/// How the sending connection's output reaches the "socket" (a copy into
+/// `buf`, standing in for the kernel's copy).
+#[derive(Clone, Copy)]
+enum Write {
+    /// `poll_transmit` copies payloads into one buffer, written as one.
+    Copied,
+    /// `poll_transmit_buf` keeps payloads by reference; the slices are
+    /// written as one vectored write.
+    Vectored,
+}
+
 fn send_stream(c: &mut Criterion) {
     const TOTAL: usize = 1 << 20;
     const BATCH: usize = 256 * 1024;
     let mut group = c.benchmark_group("conn");
     group.throughput(Throughput::Bytes(TOTAL as u64));
-    let now = Instant::now();
-    let mut client = Connection::new(Role::Client, Config::default(), now);
-    let mut server = Connection::new(Role::Server, Config::default(), now);
-    let mut buf = BytesMut::with_capacity(BATCH);
-    for _ in 0..3 {
-        exchange(&mut client, &mut server, &mut buf, now);
-        exchange(&mut server, &mut client, &mut buf, now);
-    }
-    while client.poll_event().is_some() {}
-    while server.poll_event().is_some() {}
-    let req = request();
-    let payload = Bytes::from(vec![0x2a; TOTAL]);
-    let mut out = BytesMut::with_capacity(BATCH);
-    group.bench_function("send_1MiB_write_batches", |b| {
-        b.iter(|| {
-            let id = client.open_stream(&req, false).expect("open");
-            client.send_data(id, payload.clone(), true).expect("send");
-            let mut sent = 0;
-            while sent < TOTAL {
-                // As the driver does: take the emptied buffer back, fill a
-                // batch, "write" it all.
-                out.reserve(BATCH);
-                while out.len() < BATCH && client.poll_transmit(now, &mut out) > 0 {}
-                if out.is_empty() {
-                    // Out of window: the server reads and gives credit back.
-                    server.handle_input(&buf, now);
-                    buf.clear();
-                    while let Some(e) = server.poll_event() {
-                        if let Event::Data {
-                            stream_id, data, ..
-                        } = e
-                        {
-                            sent += data.len();
-                            server.release_capacity(stream_id, data.len());
-                        }
-                    }
-                    exchange(&mut server, &mut client, &mut buf, now);
-                    while client.poll_event().is_some() {}
-                    continue;
-                }
-                buf.extend_from_slice(&out);
-                out.clear();
-            }
-            server.reset_stream(id, ferry_wire::Reason::NO_ERROR);
+    for (name, write) in [
+        ("send_1MiB_write_batches", Write::Copied),
+        ("send_1MiB_vectored_batches", Write::Vectored),
+    ] {
+        let now = Instant::now();
+        let mut client = Connection::new(Role::Client, Config::default(), now);
+        let mut server = Connection::new(Role::Server, Config::default(), now);
+        let mut buf = BytesMut::with_capacity(BATCH);
+        for _ in 0..3 {
+            exchange(&mut client, &mut server, &mut buf, now);
             exchange(&mut server, &mut client, &mut buf, now);
-            while client.poll_event().is_some() {}
-        })
-    });
+        }
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        let req = request();
+        let payload = Bytes::from(vec![0x2a; TOTAL]);
+        let mut out = BytesMut::with_capacity(BATCH);
+        let mut vectored = OutBuf::new();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let id = client.open_stream(&req, false).expect("open");
+                client.send_data(id, payload.clone(), true).expect("send");
+                let mut sent = 0;
+                while sent < TOTAL {
+                    // As the driver does: fill a batch, "write" it all.
+                    let produced = match write {
+                        Write::Copied => {
+                            out.reserve(BATCH);
+                            while out.len() < BATCH && client.poll_transmit(now, &mut out) > 0 {}
+                            buf.extend_from_slice(&out);
+                            let n = out.len();
+                            out.clear();
+                            n
+                        }
+                        Write::Vectored => {
+                            while vectored.len() < BATCH
+                                && client.poll_transmit_buf(now, &mut vectored) > 0
+                            {
+                            }
+                            let mut slices = [IoSlice::new(&[]); 64];
+                            let n = vectored.chunks(&mut slices);
+                            let mut written = 0;
+                            for slice in &slices[..n] {
+                                buf.extend_from_slice(slice);
+                                written += slice.len();
+                            }
+                            vectored.advance(written);
+                            written
+                        }
+                    };
+                    if produced == 0 {
+                        // Out of window: the server reads and gives credit back.
+                        server.handle_input(&buf, now);
+                        buf.clear();
+                        while let Some(e) = server.poll_event() {
+                            if let Event::Data {
+                                stream_id, data, ..
+                            } = e
+                            {
+                                sent += data.len();
+                                server.release_capacity(stream_id, data.len());
+                            }
+                        }
+                        exchange(&mut server, &mut client, &mut buf, now);
+                        while client.poll_event().is_some() {}
+                    }
+                }
+                server.reset_stream(id, ferry_wire::Reason::NO_ERROR);
+                exchange(&mut server, &mut client, &mut buf, now);
+                while client.poll_event().is_some() {}
+            })
+        });
+    }
     group.finish();
 }
 

@@ -41,6 +41,7 @@ mod config;
 mod event;
 mod flow_control;
 mod limits;
+mod out_buf;
 mod recv;
 mod send;
 mod state;
@@ -58,6 +59,7 @@ use crate::{ConnectionError, HeaderField, Initiator, Reason, StreamError, Stream
 
 pub use config::{Config, FloodLimits, Keepalive, PingPolicy, Rate, SMALL_WINDOW_UPDATE};
 pub use event::{Event, OpenError, SendError};
+pub use out_buf::{DEFAULT_MIN_BY_REFERENCE, OutBuf};
 
 use bdp::Bdp;
 use flow_control::{RecvWindow, SendWindow};
@@ -293,12 +295,14 @@ impl Connection {
                 Role::Client => Phase::FirstSettings,
             },
             closed: false,
-            inbuf: BytesMut::with_capacity(16 * 1024),
+            // Buffers start empty: the runtime sizes its reads, and an idle
+            // connection should cost as little as possible.
+            inbuf: BytesMut::new(),
             partial: None,
             decoded: Vec::new(),
-            control: BytesMut::with_capacity(4 * 1024),
+            control: BytesMut::new(),
             pending_control: 0,
-            block_buf: BytesMut::with_capacity(1024),
+            block_buf: BytesMut::new(),
             events: VecDeque::new(),
             encoder: hpack::Encoder::new(),
             decoder,
@@ -422,6 +426,48 @@ impl Connection {
             + self.partial.as_ref().map_or(0, |p| p.block.len())
             + self.control.len()
             + self.streams.values().map(|s| s.queued_bytes).sum::<usize>()
+    }
+
+    /// Frees the memory of every buffer that holds nothing: unparsed
+    /// input, queued control frames, the header-block and header-list
+    /// scratch buffers, the event and send queues, and the stream table once
+    /// no stream is left. The HPACK tables stay (they are the connection's
+    /// state). Buffers in use are kept, so this is safe to call at any time;
+    /// a runtime calls it when a connection goes quiet, so an idle
+    /// connection holds almost nothing, and the next frames allocate again.
+    pub fn release_buffers(&mut self) {
+        if self.inbuf.is_empty() {
+            self.inbuf = BytesMut::new();
+        }
+        if self.control.is_empty() {
+            self.control = BytesMut::new();
+        }
+        self.block_buf = BytesMut::new();
+        if self.decoded.is_empty() {
+            self.decoded = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.ready.is_empty() {
+            self.ready = VecDeque::new();
+        }
+        if self.streams.is_empty() {
+            self.streams = StreamMap::default();
+        }
+    }
+
+    /// Bytes of memory the connection's own buffers and tables keep
+    /// allocated (capacities, not contents; HPACK tables excluded), for
+    /// tests and diagnostics.
+    pub fn buffer_capacity(&self) -> usize {
+        self.inbuf.capacity()
+            + self.control.capacity()
+            + self.block_buf.capacity()
+            + self.decoded.capacity() * std::mem::size_of::<HeaderField>()
+            + self.events.capacity() * std::mem::size_of::<Event>()
+            + self.ready.capacity() * std::mem::size_of::<StreamId>()
+            + self.streams.capacity() * std::mem::size_of::<(StreamId, Stream)>()
     }
 
     /// The stream ids still usable by this side, for diagnostics.

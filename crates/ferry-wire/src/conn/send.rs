@@ -6,6 +6,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::flow_control::{RecvWindow, SendWindow};
+use super::out_buf::{OutBuf, Sink};
 use super::{
     Connection, Event, OpenError, Outgoing, Role, STREAM_ID_RESERVE, SendError, State, Stream,
 };
@@ -240,14 +241,14 @@ impl Connection {
     }
 
     /// Moves every queued control frame and header block into `dst`.
-    fn flush_control(&mut self, dst: &mut BytesMut) {
+    fn flush_control(&mut self, dst: &mut impl Sink) {
         if self.control.is_empty() {
             return;
         }
         // Copied, never swapped: control frames and header blocks are small,
         // and handing the caller our small buffer made the DATA appended
         // after them regrow it by doubling (a copy of the batch each time).
-        dst.extend_from_slice(&self.control);
+        dst.buf().extend_from_slice(&self.control);
         self.control.clear();
         self.pending_control = 0;
     }
@@ -280,9 +281,25 @@ impl Connection {
     /// round-robin turns of one frame per stream, within both windows, up to
     /// about [`Config::max_write_batch`](super::Config::max_write_batch)
     /// bytes. Call it until it returns 0.
+    ///
+    /// DATA payloads are copied into `dst`;
+    /// [`poll_transmit_buf`](Connection::poll_transmit_buf) keeps large ones
+    /// by reference instead, for vectored writes.
     pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> usize {
+        self.transmit(now, dst)
+    }
+
+    /// Exactly what [`poll_transmit`](Connection::poll_transmit) does, into
+    /// an [`OutBuf`]: DATA payloads of at least
+    /// [`OutBuf::min_by_reference`] bytes are not copied but kept as the
+    /// `Bytes` the application queued, for a vectored write.
+    pub fn poll_transmit_buf(&mut self, now: Instant, dst: &mut OutBuf) -> usize {
+        self.transmit(now, dst)
+    }
+
+    fn transmit(&mut self, now: Instant, dst: &mut impl Sink) -> usize {
         self.clock = self.clock.max(now);
-        let start = dst.len();
+        let start = dst.written();
         self.flush_control(dst);
         if !self.closed && self.inbuf.len() >= crate::frame::HEADER_LEN {
             // Input left unparsed while replies waited can go on now.
@@ -290,13 +307,13 @@ impl Connection {
             self.flush_control(dst);
         }
         if self.closed {
-            return dst.len() - start;
+            return dst.written() - start;
         }
         let limit = self.config.max_write_batch;
         // Streams that have data but no connection window this round.
         let mut parked = Vec::new();
         let mut sent_stream_frames = false;
-        while dst.len() - start < limit {
+        while dst.written() - start < limit {
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
@@ -321,7 +338,7 @@ impl Connection {
                         id,
                         &trailers,
                         true,
-                        dst,
+                        dst.buf(),
                     );
                 }
                 Some(Outgoing::Data { data, end_stream }) => {
@@ -340,7 +357,9 @@ impl Connection {
                     let chunk = data.split_to(n);
                     let last = data.is_empty();
                     let end = last && *end_stream;
-                    frame::Data::new(id, chunk, end).encode(dst);
+                    let data = frame::Data::new(id, chunk, end);
+                    data.encode_head(dst.buf());
+                    dst.put_payload(data.payload);
                     sent_stream_frames = true;
                     stream.send.consume(n as u32);
                     self.conn_send.consume(n as u32);
@@ -380,6 +399,6 @@ impl Connection {
                 }
             }
         }
-        dst.len() - start
+        dst.written() - start
     }
 }

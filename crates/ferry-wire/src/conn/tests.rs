@@ -528,3 +528,92 @@ fn many_large_messages_at_once_all_complete() {
     }
     assert_eq!(complete, STREAMS, "bytes received per stream: {received:?}");
 }
+
+/// Two identical streams of sends, one transmitted with `poll_transmit`
+/// and one with `poll_transmit_buf`: the bytes are the same, and the large
+/// payloads of the second are the application's buffers, not copies.
+#[test]
+fn vectored_output_is_byte_for_byte_the_copied_output() {
+    let now = Instant::now();
+    let big = Bytes::from((0..40_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    let small = Bytes::from_static(b"tiny message");
+    let run = |vectored: bool| {
+        let (mut c, mut s) = pair(now);
+        let id = c.open_stream(&req(), false).unwrap();
+        exchange(&mut c, &mut s, now);
+        while s.poll_event().is_some() {}
+        s.send_headers(id, &resp(), false).unwrap();
+        s.send_data(id, small.clone(), false).unwrap();
+        s.send_data(id, big.clone(), false).unwrap();
+        s.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")])
+            .unwrap();
+        let mut bytes = Vec::new();
+        let mut referenced = 0;
+        if vectored {
+            let mut out = OutBuf::with_min_by_reference(1024);
+            while s.poll_transmit_buf(now, &mut out) > 0 {}
+            let mut slices = [std::io::IoSlice::new(&[]); 64];
+            let n = out.chunks(&mut slices);
+            for slice in &slices[..n] {
+                if big.as_ptr_range().contains(&slice.as_ptr()) {
+                    referenced += slice.len();
+                }
+                bytes.extend_from_slice(slice);
+            }
+            out.advance(out.len());
+            assert!(out.is_empty());
+        } else {
+            bytes.extend_from_slice(&take_output(&mut s, now));
+        }
+        (bytes, referenced)
+    };
+    let (copied, _) = run(false);
+    let (vectored, referenced) = run(true);
+    assert_eq!(vectored, copied);
+    // The stream window (65,535) lets all 40,000 bytes go, in 16 KiB frames.
+    assert_eq!(referenced, 40_000);
+    let data: usize = frames(&copied)
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) => Some(d.payload.len()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(data, 40_000 + small.len());
+}
+
+/// A connection that has gone quiet gives its buffers back, and works as
+/// before afterwards.
+#[test]
+fn release_buffers_frees_an_idle_connection_and_keeps_it_working() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    c.send_data(id, Bytes::from(vec![1u8; 3000]), true).unwrap();
+    exchange(&mut c, &mut s, now);
+    for e in events(&mut s) {
+        if let Event::Data { data, .. } = e {
+            s.release_capacity(id, data.len());
+        }
+    }
+    s.send_headers(id, &resp(), false).unwrap();
+    s.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")])
+        .unwrap();
+    exchange(&mut c, &mut s, now);
+    while c.poll_event().is_some() {}
+    assert_eq!(s.open_streams(), 0);
+    assert!(s.buffer_capacity() > 0);
+    s.release_buffers();
+    c.release_buffers();
+    assert_eq!(s.buffer_capacity(), 0);
+    assert_eq!(c.buffer_capacity(), 0);
+    // The HPACK tables survived: the next call still decodes.
+    let id = c.open_stream(&req(), true).unwrap();
+    exchange(&mut c, &mut s, now);
+    let opened = events(&mut s);
+    assert!(
+        matches!(&opened[..], [Event::StreamOpened { stream_id, headers, end_stream: true }]
+            if *stream_id == id && headers.len() == req().len()),
+        "{opened:?}"
+    );
+}
