@@ -77,6 +77,7 @@ pub fn configure() -> Builder {
         extern_paths: Vec::new(),
         type_attributes: Vec::new(),
         field_attributes: Vec::new(),
+        bytes_fields: Vec::new(),
         rerun_if_changed: true,
         one_way_all_unary: false,
     }
@@ -92,6 +93,7 @@ pub struct Builder {
     extern_paths: Vec<(String, String)>,
     type_attributes: Vec<(String, String)>,
     field_attributes: Vec<(String, String)>,
+    bytes_fields: Vec<String>,
     rerun_if_changed: bool,
     one_way_all_unary: bool,
 }
@@ -155,6 +157,17 @@ impl Builder {
         attribute: impl Into<String>,
     ) -> Builder {
         self.field_attributes.push((path.into(), attribute.into()));
+        self
+    }
+
+    /// Generates the protobuf `bytes` fields matching these paths (`.` for
+    /// every one, `.pkg.Message` for a message's, `.pkg.Message.field` for
+    /// one) as `bytes::Bytes` instead of `Vec<u8>`. A received message's
+    /// field then points into the buffer the message arrived in (no copy),
+    /// and cloning one to send it again only counts a reference. Can be
+    /// called more than once.
+    pub fn bytes(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Builder {
+        self.bytes_fields.extend(paths.into_iter().map(Into::into));
         self
     }
 
@@ -233,6 +246,7 @@ impl Builder {
         for (path, attribute) in &self.field_attributes {
             config.field_attribute(path, attribute);
         }
+        config.bytes(&self.bytes_fields);
         config.service_generator(Box::new(service::Generator {
             parts: service::Parts {
                 server: self.server,

@@ -221,7 +221,23 @@ fn item(name: &str) -> Item {
         })),
         counters: HashMap::from([("a".to_owned(), 1)]),
         r#type: "t".into(),
+        blob: prost::bytes::Bytes::from_static(b"shared blob"),
+        raw: b"owned raw".to_vec(),
     }
+}
+
+#[tokio::test]
+async fn bytes_fields_are_bytes_where_the_build_asks() {
+    let (uri, _stop) = serve().await;
+    let client = shapes::shapes_client::ShapesClient::connect(&uri)
+        .await
+        .unwrap();
+    let reply = client.unary(item("blobs")).await.unwrap().into_inner();
+    // The types are the point: `blob` was asked for as Bytes, `raw` not.
+    let blob: prost::bytes::Bytes = reply.blob;
+    let raw: Vec<u8> = reply.raw;
+    assert_eq!(&blob[..], b"shared blob");
+    assert_eq!(raw, b"owned raw");
 }
 
 #[tokio::test]
