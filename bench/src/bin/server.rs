@@ -31,7 +31,7 @@ impl Bench for BenchService {
         let StreamRequest { count, size } = request.into_inner();
         let payload = Payload {
             text: String::new(),
-            body: vec![0x5a; size as usize],
+            body: vec![0x5a; size as usize].into(),
         };
         let messages = stream::repeat_with(move || Ok(payload.clone()));
         let stream = if count == 0 {
