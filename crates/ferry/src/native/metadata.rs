@@ -1,0 +1,137 @@
+//! Translation between the runtime's HTTP/2-shaped header lists and the
+//! native protocol's metadata.
+
+use bytes::Bytes;
+use ferry_wire::HeaderField;
+use ferry_wire::grpc::{self, percent_encode};
+use ferry_wire::native::{Flags, Frame, Meta};
+
+/// Request pseudo-headers and fields a native REQUEST leaves out (they are
+/// implied, or carried in their own metadata entries).
+pub(super) fn is_reserved(name: &[u8]) -> bool {
+    name.first() == Some(&b':')
+        || matches!(
+            name,
+            b"content-type"
+                | b"te"
+                | b"user-agent"
+                | b"grpc-timeout"
+                | b"grpc-encoding"
+                | b"grpc-accept-encoding"
+                | b"grpc-status"
+                | b"grpc-message"
+                | b"ferry-one-way"
+        )
+}
+
+pub(super) fn utf8(value: &[u8]) -> Option<String> {
+    std::str::from_utf8(value).ok().map(str::to_owned)
+}
+
+pub(super) fn push_header(headers: &mut Vec<(String, Bytes)>, field: &HeaderField) {
+    if let Some(name) = utf8(&field.name) {
+        headers.push((name, field.value.clone()));
+    }
+}
+
+/// A client call's request metadata from the headers the call built.
+pub(super) fn request_meta(headers: &[HeaderField]) -> Meta {
+    let mut meta = Meta::default();
+    for field in headers {
+        match &field.name[..] {
+            b":path" => {
+                let path = String::from_utf8_lossy(&field.value);
+                let path = path.strip_prefix('/').unwrap_or(&path);
+                match path.split_once('/') {
+                    Some((service, method)) => {
+                        meta.service = Some(service.to_owned());
+                        meta.method = Some(method.to_owned());
+                    }
+                    None => meta.method = Some(path.to_owned()),
+                }
+            }
+            b"grpc-timeout" => {
+                meta.timeout = grpc::decode_timeout(&field.value).ok();
+            }
+            b"grpc-encoding" => meta.encoding = utf8(&field.value),
+            b"ferry-implementation" => meta.implementation = utf8(&field.value),
+            name if is_reserved(name) => {}
+            _ => push_header(&mut meta.headers, field),
+        }
+    }
+    meta
+}
+
+/// The HTTP/2-shaped request headers the server's routing reads.
+pub(super) fn request_headers(meta: &Meta) -> Vec<HeaderField> {
+    let path = format!(
+        "/{}/{}",
+        meta.service.as_deref().unwrap_or_default(),
+        meta.method.as_deref().unwrap_or_default()
+    );
+    let mut headers = vec![
+        HeaderField::from_static(":method", "POST"),
+        HeaderField::from_static(":scheme", "http"),
+        HeaderField::new(":path", path),
+        HeaderField::from_static(":authority", "native"),
+        HeaderField::from_static("content-type", "application/grpc"),
+        HeaderField::from_static("te", "trailers"),
+    ];
+    if let Some(timeout) = meta.timeout {
+        headers.push(HeaderField::new(
+            "grpc-timeout",
+            grpc::encode_timeout(timeout),
+        ));
+    }
+    if let Some(encoding) = &meta.encoding {
+        headers.push(HeaderField::new("grpc-encoding", encoding.clone()));
+    }
+    if let Some(implementation) = &meta.implementation {
+        headers.push(HeaderField::new(
+            "ferry-implementation",
+            implementation.clone(),
+        ));
+    }
+    for (key, value) in &meta.headers {
+        headers.push(HeaderField::new(key.clone(), value.clone()));
+    }
+    headers
+}
+
+pub(super) fn response_start() -> Vec<HeaderField> {
+    vec![
+        HeaderField::from_static(":status", "200"),
+        HeaderField::from_static("content-type", "application/grpc"),
+    ]
+}
+
+/// The trailers a call reads from a frame that ends the response.
+pub(super) fn trailer_fields(frame: &Frame, meta: &Meta) -> Vec<HeaderField> {
+    let code = if frame.status > 16 { 2 } else { frame.status };
+    let mut fields = vec![HeaderField::new("grpc-status", code.to_string())];
+    if let Some(message) = &meta.status_message {
+        fields.push(HeaderField::new(
+            "grpc-message",
+            percent_encode(message).into_owned(),
+        ));
+    }
+    if frame.has(Flags::FRAMEWORK_ERROR) {
+        fields.push(HeaderField::from_static("ferry-error-source", "framework"));
+    }
+    for (key, value) in &meta.trailers {
+        fields.push(HeaderField::new(key.clone(), value.clone()));
+    }
+    fields
+}
+
+pub(super) fn status_fields(status: &grpc::Status) -> Vec<HeaderField> {
+    let mut fields = vec![HeaderField::new(
+        "grpc-status",
+        status.code().as_i32().to_string(),
+    )];
+    fields.push(HeaderField::new(
+        "grpc-message",
+        percent_encode(status.message()).into_owned(),
+    ));
+    fields
+}
