@@ -7,19 +7,27 @@
 #   bench/run.sh            # 3 rounds, 5 s per measurement, 10,000-connection memory test
 #   bench/run.sh --quick    # 1 round, 1.5 s per measurement, 1,000 connections: for iteration
 #   bench/run.sh --no-write # print the table instead of writing BENCHMARKS.md
+#   bench/run.sh --only native  # just scenario 7 (issue 7): native protocol vs gRPC on the Ferry server
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command="bench/run.sh $*"
 
 quick=0
 write=1
-for arg in "$@"; do
-  case $arg in
+only=""
+usage="usage: bench/run.sh [--quick] [--no-write] [--only native]"
+while (($#)); do
+  case $1 in
     --quick) quick=1 ;;
     --no-write) write=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-write]" >&2; exit 2 ;;
+    --only)
+      [ "${2:-}" = native ] || { echo "$usage" >&2; exit 2; }
+      only=native
+      shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
+  shift
 done
-command="bench/run.sh $*"
 
 if ((quick)); then
   rounds=1 duration_ms=1500 warmup_ms=500 idle_conns=1000 open_streams=1000
@@ -30,8 +38,15 @@ duration=${duration_ms}ms warmup=${warmup_ms}ms
 warmup_s=$(awk "BEGIN { print $warmup_ms / 1000 }")
 duration_s=$(awk "BEGIN { print $duration_ms / 1000 }")
 
-bench/peers.sh
 out=$PWD/target/bench-peers
+if [ "$only" = native ]; then
+  # Only Ferry's own binaries are needed.
+  mkdir -p "$out"
+  cargo build --release -q -p ferry-bench
+  for b in ferry-bench ferry-bench-server; do cp "target/release/$b" "$out/$b"; done
+else
+  bench/peers.sh
+fi
 raw=$out/results.jsonl
 : >"$raw"
 log=$out/servers.log
@@ -128,6 +143,31 @@ measure_h2load() { # peer round
 
 "$out/ferry-bench" --size 100 --write-h2load-body "$out/unary-100.bin"
 
+# Scenario 7 (issue 7): the same Ferry server answers gRPC and the native
+# protocol on one port; unary 100 B, 8 connections x 32 calls in flight, from
+# the Ferry client. The order alternates between rounds so drift in the
+# machine's load does not favour one protocol.
+measure_native() { # round
+  local round=$1 first=grpc second=native
+  if ((round % 2 == 0)); then first=native second=grpc; fi
+  for protocol in $first $second; do
+    measure "s7-$protocol" ferry "$round" ferry --protocol "$protocol" --call unary --size 100 \
+      --connections 8 --concurrency 256
+  done
+}
+
+if [ "$only" = native ]; then
+  for round in $(seq "$rounds"); do
+    echo "run.sh: scenario 7, round $round of $rounds"
+    start_server ferry
+    measure_native "$round"
+    stop_server
+  done
+  python3 bench/report.py table "$raw" --command "$command" --quick "$quick" \
+    $( ((write)) && echo --write BENCHMARKS.md)
+  exit 0
+fi
+
 streams=(
   "s3-ss-1m-1 server-stream 1048576 1"
   "s3-ss-64k-1 server-stream 65536 1"
@@ -160,6 +200,7 @@ for round in $(seq "$rounds"); do
     done
     measure s4-pingpong "$peer" "$round" ferry --call ping-pong --size 100
     case $peer in
+      ferry) measure_native "$round" ;;
       tonic)
         # tonic's own client against its own server, for stack-to-stack ratios.
         measure s2-latency "$peer" "$round" tonic --call unary --size 100
