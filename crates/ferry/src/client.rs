@@ -505,7 +505,9 @@ impl Channel {
     }
 
     /// Opens a stream for `path`, retrying on a fresh connection when the
-    /// stream could not be opened on this one.
+    /// stream could not be opened on this one. A single-message request
+    /// (`only`, already framed) goes out with the open and ends the request:
+    /// one command and, over the native protocol, one frame.
     async fn open(
         &self,
         path: &str,
@@ -513,6 +515,7 @@ impl Channel {
         deadline: Option<Instant>,
         wait_for_ready: bool,
         encoding: Encoding,
+        only: Option<&Bytes>,
     ) -> Result<(RecvStream, SendStream, StreamGuard), Status> {
         let mut last = None;
         for _ in 0..TRANSPARENT_ATTEMPTS {
@@ -532,7 +535,8 @@ impl Channel {
             let (reply_tx, reply_rx) = oneshot::channel();
             let cmd = Command::Open {
                 headers: head.encode(),
-                end_stream: false,
+                body: only.cloned(),
+                end_stream: only.is_some(),
                 events: events_tx,
                 reply: reply_tx,
             };
@@ -627,21 +631,16 @@ impl Channel {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut recv, send, guard) = self
+            let (mut recv, _send, guard) = self
                 .open(
                     path,
                     &setup.metadata,
                     setup.deadline,
                     setup.wait,
                     setup.encoding,
+                    Some(body),
                 )
                 .await?;
-            send.handle.send(Command::Data {
-                id: send.id,
-                data: body.clone(),
-                end_stream: true,
-                ready: None,
-            });
             match recv.response_headers().await {
                 Err(status)
                     if status.delivery() == Delivery::Refused && attempt < TRANSPARENT_ATTEMPTS => {
@@ -800,6 +799,7 @@ impl Channel {
                     setup.deadline,
                     setup.wait,
                     setup.encoding,
+                    None,
                 )
                 .await?;
             let (stop, stopped) = oneshot::channel();
@@ -866,21 +866,16 @@ impl Channel {
             let _ = setup.metadata.insert(native::ONE_WAY_MARK, "1");
         }
         let call = async {
-            let (recv, send, guard) = self
+            let (recv, _send, guard) = self
                 .open(
                     path,
                     &setup.metadata,
                     setup.deadline,
                     setup.wait,
                     setup.encoding,
+                    Some(&body),
                 )
                 .await?;
-            send.handle.send(Command::Data {
-                id: send.id,
-                data: body,
-                end_stream: true,
-                ready: None,
-            });
             let mut replies = Streaming::new(recv, decoder(&BytesCodec), Some(guard));
             if native {
                 // The driver ends the call once the request is written.

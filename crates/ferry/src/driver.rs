@@ -44,9 +44,12 @@ const MIN_READ_ROOM: usize = 16 * 1024 + 9;
 /// What a call asks of its connection.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Client: open a stream with these request headers.
+    /// Client: open a stream with these request headers, and `body` (bytes
+    /// of gRPC-framed messages) right behind them; `end_stream` ends the
+    /// request after the body. A unary request is this one command.
     Open {
         headers: Vec<HeaderField>,
+        body: Option<Bytes>,
         end_stream: bool,
         events: mpsc::UnboundedSender<StreamEvent>,
         reply: oneshot::Sender<Result<StreamId, OpenError>>,
@@ -351,10 +354,14 @@ impl Driver {
         match cmd {
             Command::Open {
                 headers,
+                body,
                 end_stream,
                 events,
                 reply,
-            } => match self.conn.open_stream(&headers, end_stream) {
+            } => match self
+                .conn
+                .open_stream(&headers, end_stream && body.is_none())
+            {
                 Ok(id) => {
                     self.streams.insert(
                         id,
@@ -363,11 +370,18 @@ impl Driver {
                             cancel: None,
                         },
                     );
+                    if let Some(body) = body {
+                        let _ = self.conn.send_data(id, body, end_stream);
+                    }
+                    if end_stream {
+                        self.finished_sending(id);
+                    }
                     let _ = reply.send(Ok(id));
                 }
                 Err(OpenError::AtCapacity) => {
                     self.pending_opens.push(Command::Open {
                         headers,
+                        body,
                         end_stream,
                         events,
                         reply,

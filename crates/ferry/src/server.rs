@@ -790,10 +790,13 @@ impl Server {
                 return Err(Reason::REFUSED_STREAM);
             };
             let inner = inner.clone();
-            tokio::spawn(async move {
+            // Boxed: the call's future is large (routing, deadline and the
+            // handler's state), and the runtime moves a spawned future
+            // several times before it first runs; a box moves as a pointer.
+            tokio::spawn(Box::pin(async move {
                 run_call(&inner, incoming).await;
                 drop(permit);
-            });
+            }));
             Ok(())
         })
     }

@@ -120,6 +120,7 @@ impl Driver {
         while self.calls.len() < self.peer.max_calls as usize {
             let Some(Command::Open {
                 headers,
+                body,
                 end_stream,
                 events,
                 reply,
@@ -127,7 +128,7 @@ impl Driver {
             else {
                 break;
             };
-            self.open(headers, end_stream, events, reply);
+            self.open(headers, body, end_stream, events, reply);
         }
     }
 
@@ -309,7 +310,7 @@ impl Driver {
             });
         }
         if frame.has(Flags::MESSAGE) {
-            deliver_message(call, &frame);
+            deliver_message(call, &frame, false);
             if call.outstanding > self.config.max_outstanding() {
                 return self.protocol_error("a call sent past its credit");
             }
@@ -385,11 +386,12 @@ impl Driver {
 /// Hands a REQUEST frame's message (and end) to its server call.
 pub(super) fn deliver(call: &mut Call, frame: &Frame) {
     let ends = frame.has(Flags::END_STREAM);
-    if frame.has(Flags::MESSAGE) {
-        deliver_message(call, frame);
-    }
     if ends {
         call.recv_end = true;
+    }
+    if frame.has(Flags::MESSAGE) {
+        deliver_message(call, frame, ends);
+    } else if ends {
         let _ = call.events.send(StreamEvent::Data {
             data: Bytes::new(),
             end_stream: true,
@@ -397,8 +399,10 @@ pub(super) fn deliver(call: &mut Call, frame: &Frame) {
     }
 }
 
-/// Hands one message to its call in the runtime's gRPC framing.
-pub(super) fn deliver_message(call: &mut Call, frame: &Frame) {
+/// Hands one message to its call in the runtime's gRPC framing; `ends`
+/// marks its last event as the end of the stream (a request's END_STREAM
+/// travels with its message: one event, not two).
+pub(super) fn deliver_message(call: &mut Call, frame: &Frame, ends: bool) {
     let body = &frame.body;
     let compressed = frame.has(Flags::COMPRESSED);
     let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
@@ -412,7 +416,7 @@ pub(super) fn deliver_message(call: &mut Call, frame: &Frame) {
         data.put_slice(body);
         let _ = call.events.send(StreamEvent::Data {
             data: data.freeze(),
-            end_stream: false,
+            end_stream: ends,
         });
     } else {
         let _ = call.events.send(StreamEvent::Data {
@@ -421,7 +425,7 @@ pub(super) fn deliver_message(call: &mut Call, frame: &Frame) {
         });
         let _ = call.events.send(StreamEvent::Data {
             data: body.clone(),
-            end_stream: false,
+            end_stream: ends,
         });
     }
 }

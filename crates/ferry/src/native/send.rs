@@ -21,10 +21,11 @@ impl Driver {
         match cmd {
             Command::Open {
                 headers,
+                body,
                 end_stream,
                 events,
                 reply,
-            } => self.open(headers, end_stream, events, reply),
+            } => self.open(headers, body, end_stream, events, reply),
             Command::Headers {
                 id,
                 headers,
@@ -51,6 +52,7 @@ impl Driver {
     pub(super) fn open(
         &mut self,
         headers: Vec<HeaderField>,
+        body: Option<Bytes>,
         end_stream: bool,
         events: mpsc::UnboundedSender<StreamEvent>,
         reply: oneshot::Sender<Result<StreamId, OpenError>>,
@@ -66,6 +68,7 @@ impl Driver {
         if self.calls.len() >= self.peer.max_calls as usize {
             self.pending_opens.push_back(Command::Open {
                 headers,
+                body,
                 end_stream,
                 events,
                 reply,
@@ -80,31 +83,30 @@ impl Driver {
         }
         self.next_id += 1;
         let mut call = Call::new(events, self.peer.initial_credit);
-        let meta = request_meta(&headers);
         call.one_way = headers.iter().any(|f| f.name == ONE_WAY_MARK);
         // A one-way call hears nothing back.
         call.recv_end = call.one_way;
-        if end_stream {
-            call.sent_end = true;
-            let mut flags = Flags::END_STREAM;
-            if call.one_way {
-                flags = flags | Flags::ONE_WAY;
-            }
-            let frame = Frame {
-                flags,
-                meta: meta.to_bytes(),
-                ..Frame::new(Kind::Request, u64::from(id))
-            };
-            self.write(frame);
-        } else {
-            // Goes out with the first message, or alone below.
-            call.pending_meta = Some(meta);
-        }
+        // Goes out with the first message (or the end), or alone below.
+        call.pending_meta = Some(request_meta(&headers));
+        let one_way = call.one_way;
         self.calls.insert(id, call);
-        // The request's metadata goes out now, so a server that answers
-        // before the client sends (bidirectional calls) hears of the call.
-        self.flush_meta(id);
         let _ = reply.send(Ok(StreamId::new(id)));
+        match body {
+            // A unary request: metadata, message and end in one frame.
+            Some(body) => self.data(StreamId::new(id), body, end_stream, None),
+            None if end_stream => self.data(StreamId::new(id), Bytes::new(), true, None),
+            // The request's metadata goes out now, so a server that answers
+            // before the client sends (bidirectional calls) hears of the call.
+            None => self.flush_meta(id),
+        }
+        if one_way
+            && let Some(first) = self
+                .calls
+                .get_mut(&id)
+                .and_then(|call| call.queued.front_mut())
+        {
+            first.flags = first.flags | Flags::ONE_WAY;
+        }
     }
 
     /// Sends a call's pending metadata in a frame of its own.
