@@ -25,13 +25,14 @@ use futures_util::StreamExt;
 use futures_util::stream::Fuse;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, oneshot};
 use tokio::time::Instant;
 
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
 use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
+use crate::events;
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -531,7 +532,7 @@ impl Channel {
             if let Some(d) = deadline {
                 head.set_timeout(Some(d.saturating_duration_since(Instant::now())));
             }
-            let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let (events_tx, events_rx) = events::channel();
             let (reply_tx, reply_rx) = oneshot::channel();
             let cmd = Command::Open {
                 headers: head.encode(),

@@ -27,6 +27,8 @@ use ferry_wire::conn::{Connection, Event, OpenError, Role};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::events::{self, EventReceiver, EventSender};
 use tokio::time::Instant;
 
 /// Output is produced from the wire core until this much waits to be
@@ -51,7 +53,7 @@ pub(crate) enum Command {
         headers: Vec<HeaderField>,
         body: Option<Bytes>,
         end_stream: bool,
-        events: mpsc::UnboundedSender<StreamEvent>,
+        events: EventSender,
         reply: oneshot::Sender<Result<StreamId, OpenError>>,
     },
     /// Response headers (server).
@@ -114,7 +116,7 @@ pub(crate) struct Incoming {
     pub(crate) id: StreamId,
     pub(crate) headers: Vec<HeaderField>,
     pub(crate) end_stream: bool,
-    pub(crate) events: mpsc::UnboundedReceiver<StreamEvent>,
+    pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.
     pub(crate) cancelled: oneshot::Receiver<()>,
     pub(crate) handle: Handle,
@@ -159,7 +161,7 @@ impl Handle {
 }
 
 struct StreamSlot {
-    events: mpsc::UnboundedSender<StreamEvent>,
+    events: EventSender,
     cancel: Option<oneshot::Sender<()>>,
 }
 
@@ -482,7 +484,7 @@ impl Driver {
                         self.conn.reset_stream(stream_id, Reason::REFUSED_STREAM);
                         continue;
                     };
-                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (tx, rx) = events::channel();
                     let (cancel_tx, cancel_rx) = oneshot::channel();
                     self.streams.insert(
                         stream_id,

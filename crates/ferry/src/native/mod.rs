@@ -44,6 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::driver::{Command, Handle, OnStream, Shared, StreamEvent};
+use crate::events::EventSender;
 
 pub(crate) use config::NativeConfig;
 use metadata::status_fields;
@@ -81,7 +82,7 @@ struct Peer {
 }
 
 struct Call {
-    events: mpsc::UnboundedSender<StreamEvent>,
+    events: EventSender,
     /// Server: fires when the client cancels or the connection ends.
     cancel: Option<oneshot::Sender<()>>,
     /// Metadata for our first frame of the call, not sent yet.
@@ -106,7 +107,7 @@ struct Call {
 }
 
 impl Call {
-    fn new(events: mpsc::UnboundedSender<StreamEvent>, credit: u32) -> Call {
+    fn new(events: EventSender, credit: u32) -> Call {
         Call {
             events,
             cancel: None,

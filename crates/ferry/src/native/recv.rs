@@ -8,11 +8,12 @@ use ferry_wire::conn::OpenError;
 use ferry_wire::grpc;
 use ferry_wire::native::{Flags, Frame, Kind, Meta, Setting};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::metadata::{request_headers, response_start, trailer_fields};
 use super::{COPY_LIMIT, Call, Drain, Driver, MESSAGE_OVERHEAD, Peer, Side};
 use crate::driver::{Command, Incoming, StreamEvent};
+use crate::events;
 
 impl Driver {
     pub(super) fn input(&mut self, inbuf: &mut BytesMut) {
@@ -188,7 +189,7 @@ impl Driver {
             return;
         };
         let headers = request_headers(&meta);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = events::channel();
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let mut call = Call::new(tx, self.peer.initial_credit);
         call.cancel = Some(cancel_tx);
@@ -287,8 +288,9 @@ impl Driver {
             call.heard = true;
             if ends && !frame.has(Flags::MESSAGE) {
                 // Trailers-only.
-                let mut headers = response_start();
-                headers.extend(trailer_fields(&frame, &meta));
+                let trailers = trailer_fields(&frame, &meta);
+                let mut headers = response_start(trailers.len());
+                headers.extend(trailers);
                 call.recv_end = true;
                 let _ = call.events.send(StreamEvent::Headers {
                     headers,
@@ -297,7 +299,7 @@ impl Driver {
                 self.finish_client_call(id);
                 return;
             }
-            let mut headers = response_start();
+            let mut headers = response_start(1 + meta.headers.len());
             if let Some(encoding) = &meta.encoding {
                 headers.push(HeaderField::new("grpc-encoding", encoding.clone()));
             }

@@ -9,12 +9,13 @@ use ferry_wire::conn::OpenError;
 use ferry_wire::grpc::{self, percent_decode};
 use ferry_wire::native::{Flags, Frame, Kind, Meta};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::metadata::{is_reserved, push_header, request_meta, response_start, utf8};
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
 use crate::driver::{Command, StreamEvent};
+use crate::events::EventSender;
 
 impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
@@ -54,7 +55,7 @@ impl Driver {
         headers: Vec<HeaderField>,
         body: Option<Bytes>,
         end_stream: bool,
-        events: mpsc::UnboundedSender<StreamEvent>,
+        events: EventSender,
         reply: oneshot::Sender<Result<StreamId, OpenError>>,
     ) {
         if self.side == Side::Server {
@@ -290,7 +291,7 @@ impl Driver {
         }
         if self.side == Side::Client && call.one_way && call.sent_end && call.queued.is_empty() {
             // A one-way request is out: the call is over for the client.
-            let mut fields = response_start();
+            let mut fields = response_start(1);
             fields.push(HeaderField::from_static("grpc-status", "0"));
             let _ = call.events.send(StreamEvent::Headers {
                 headers: fields,
