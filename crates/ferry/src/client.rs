@@ -535,7 +535,7 @@ impl Channel {
             let (events_tx, events_rx) = events::channel();
             let (reply_tx, reply_rx) = oneshot::channel();
             let cmd = Command::Open {
-                headers: head.encode(),
+                head: Box::new(head),
                 body: only.cloned(),
                 end_stream: only.is_some(),
                 events: events_tx,

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, Role};
+use ferry_wire::grpc::RequestHead;
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -46,11 +47,13 @@ const MIN_READ_ROOM: usize = 16 * 1024 + 9;
 /// What a call asks of its connection.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Client: open a stream with these request headers, and `body` (bytes
-    /// of gRPC-framed messages) right behind them; `end_stream` ends the
-    /// request after the body. A unary request is this one command.
+    /// Client: open a stream with this request head, and `body` (bytes of
+    /// gRPC-framed messages) right behind it; `end_stream` ends the request
+    /// after the body. A unary request is this one command. The head stays
+    /// typed until the driver: HTTP/2 encodes it as headers, the native
+    /// protocol as its own metadata, with no header list in between.
     Open {
-        headers: Vec<HeaderField>,
+        head: Box<RequestHead>,
         body: Option<Bytes>,
         end_stream: bool,
         events: EventSender,
@@ -355,14 +358,14 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Open {
-                headers,
+                head,
                 body,
                 end_stream,
                 events,
                 reply,
             } => match self
                 .conn
-                .open_stream(&headers, end_stream && body.is_none())
+                .open_stream(&head.encode(), end_stream && body.is_none())
             {
                 Ok(id) => {
                     self.streams.insert(
@@ -382,7 +385,7 @@ impl Driver {
                 }
                 Err(OpenError::AtCapacity) => {
                     self.pending_opens.push(Command::Open {
-                        headers,
+                        head,
                         body,
                         end_stream,
                         events,

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use ferry_wire::HeaderField;
-use ferry_wire::grpc::{self, percent_encode};
+use ferry_wire::grpc::{self, RequestHead, percent_encode};
 use ferry_wire::native::{Flags, Frame, Meta};
 
 /// Request pseudo-headers and fields a native REQUEST leaves out (they are
@@ -34,29 +34,30 @@ pub(super) fn push_header(headers: &mut Vec<(String, Bytes)>, field: &HeaderFiel
     }
 }
 
-/// A client call's request metadata from the headers the call built.
-pub(super) fn request_meta(headers: &[HeaderField]) -> Meta {
+/// A client call's request metadata, straight from its request head.
+pub(super) fn request_meta(head: &RequestHead) -> Meta {
     let mut meta = Meta::default();
-    for field in headers {
-        match &field.name[..] {
-            b":path" => {
-                let path = String::from_utf8_lossy(&field.value);
-                let path = path.strip_prefix('/').unwrap_or(&path);
-                match path.split_once('/') {
-                    Some((service, method)) => {
-                        meta.service = Some(service.to_owned());
-                        meta.method = Some(method.to_owned());
-                    }
-                    None => meta.method = Some(path.to_owned()),
-                }
+    let path = head.path();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    match path.split_once('/') {
+        Some((service, method)) => {
+            meta.service = Some(service.to_owned());
+            meta.method = Some(method.to_owned());
+        }
+        None => meta.method = Some(path.to_owned()),
+    }
+    meta.timeout = head.timeout();
+    meta.encoding = head.encoding().map(str::to_owned);
+    if !head.metadata().is_empty() {
+        // Values as gRPC over HTTP/2 carries them (base64 for `-bin`).
+        let mut fields = Vec::with_capacity(head.metadata().len());
+        head.metadata().encode(&mut fields);
+        for field in &fields {
+            match &field.name[..] {
+                b"ferry-implementation" => meta.implementation = utf8(&field.value),
+                name if is_reserved(name) => {}
+                _ => push_header(&mut meta.headers, field),
             }
-            b"grpc-timeout" => {
-                meta.timeout = grpc::decode_timeout(&field.value).ok();
-            }
-            b"grpc-encoding" => meta.encoding = utf8(&field.value),
-            b"ferry-implementation" => meta.implementation = utf8(&field.value),
-            name if is_reserved(name) => {}
-            _ => push_header(&mut meta.headers, field),
         }
     }
     meta

@@ -120,7 +120,7 @@ impl Driver {
     pub(super) fn open_pending(&mut self) {
         while self.calls.len() < self.peer.max_calls as usize {
             let Some(Command::Open {
-                headers,
+                head,
                 body,
                 end_stream,
                 events,
@@ -129,7 +129,7 @@ impl Driver {
             else {
                 break;
             };
-            self.open(headers, body, end_stream, events, reply);
+            self.open(head, body, end_stream, events, reply);
         }
     }
 

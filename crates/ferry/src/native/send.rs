@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use ferry_wire::conn::OpenError;
-use ferry_wire::grpc::{self, percent_decode};
+use ferry_wire::grpc::{self, RequestHead, percent_decode};
 use ferry_wire::native::{Flags, Frame, Kind, Meta};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamId};
 use tokio::sync::oneshot;
@@ -21,12 +21,12 @@ impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Open {
-                headers,
+                head,
                 body,
                 end_stream,
                 events,
                 reply,
-            } => self.open(headers, body, end_stream, events, reply),
+            } => self.open(head, body, end_stream, events, reply),
             Command::Headers {
                 id,
                 headers,
@@ -52,7 +52,7 @@ impl Driver {
 
     pub(super) fn open(
         &mut self,
-        headers: Vec<HeaderField>,
+        head: Box<RequestHead>,
         body: Option<Bytes>,
         end_stream: bool,
         events: EventSender,
@@ -68,7 +68,7 @@ impl Driver {
         }
         if self.calls.len() >= self.peer.max_calls as usize {
             self.pending_opens.push_back(Command::Open {
-                headers,
+                head,
                 body,
                 end_stream,
                 events,
@@ -84,11 +84,11 @@ impl Driver {
         }
         self.next_id += 1;
         let mut call = Call::new(events, self.peer.initial_credit);
-        call.one_way = headers.iter().any(|f| f.name == ONE_WAY_MARK);
+        call.one_way = head.metadata().get(ONE_WAY_MARK).is_some();
         // A one-way call hears nothing back.
         call.recv_end = call.one_way;
         // Goes out with the first message (or the end), or alone below.
-        call.pending_meta = Some(request_meta(&headers));
+        call.pending_meta = Some(request_meta(&head));
         let one_way = call.one_way;
         self.calls.insert(id, call);
         let _ = reply.send(Ok(StreamId::new(id)));
