@@ -27,6 +27,8 @@ wait_port() {
 }
 
 if [ "${1:-}" = --native ]; then
+  # A port of its own: the peer mode's may be in use by another run.
+  port=50187
   # The Ferry client makes the calls (8 connections x 32 in flight, 100-byte
   # unary, as in bench/run.sh's scenario 7), once with the server under
   # callgrind and once with the client under it; 2,000 and then 12,000 calls,

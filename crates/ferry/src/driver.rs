@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, Role};
-use ferry_wire::grpc::RequestHead;
+use ferry_wire::grpc::{RequestError, RequestHead};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -113,11 +113,21 @@ pub(crate) enum StreamEvent {
     Closed(ConnectionError),
 }
 
+/// How a new call's request head arrives.
+#[derive(Debug)]
+pub(crate) enum RequestStart {
+    /// An HTTP/2 header block, which the call decodes and checks.
+    Headers(Vec<HeaderField>),
+    /// Built and checked by the driver from typed fields (the native
+    /// protocol), with no header list in between.
+    Head(Result<Box<RequestHead>, RequestError>),
+}
+
 /// A new stream the peer opened (server side).
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) id: StreamId,
-    pub(crate) headers: Vec<HeaderField>,
+    pub(crate) start: RequestStart,
     pub(crate) end_stream: bool,
     pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.
@@ -498,7 +508,7 @@ impl Driver {
                     );
                     let incoming = Incoming {
                         id: stream_id,
-                        headers,
+                        start: RequestStart::Headers(headers),
                         end_stream,
                         events: rx,
                         cancelled: cancel_rx,

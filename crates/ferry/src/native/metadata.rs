@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use ferry_wire::HeaderField;
-use ferry_wire::grpc::{self, RequestHead, percent_encode};
+use ferry_wire::grpc::{self, RequestError, RequestHead, percent_encode};
 use ferry_wire::native::{Flags, Frame, Meta};
 
 /// Request pseudo-headers and fields a native REQUEST leaves out (they are
@@ -63,8 +63,9 @@ pub(super) fn request_meta(head: &RequestHead) -> Meta {
     meta
 }
 
-/// The HTTP/2-shaped request headers the server's routing reads.
-pub(super) fn request_headers(meta: &Meta) -> Vec<HeaderField> {
+/// The request head the server's routing reads, built from the REQUEST's
+/// metadata and checked as an HTTP/2 request's headers would be.
+pub(super) fn request_head(meta: &Meta) -> Result<RequestHead, RequestError> {
     let service = meta.service.as_deref().unwrap_or_default();
     let method = meta.method.as_deref().unwrap_or_default();
     // Joined by hand: `format!` costs about a thousand instructions here,
@@ -74,34 +75,18 @@ pub(super) fn request_headers(meta: &Meta) -> Vec<HeaderField> {
     path.push_str(service);
     path.push('/');
     path.push_str(method);
-    let mut headers = Vec::with_capacity(9 + meta.headers.len());
-    headers.extend([
-        HeaderField::from_static(":method", "POST"),
-        HeaderField::from_static(":scheme", "http"),
-        HeaderField::new(":path", path),
-        HeaderField::from_static(":authority", "native"),
-        HeaderField::from_static("content-type", "application/grpc"),
-        HeaderField::from_static("te", "trailers"),
-    ]);
-    if let Some(timeout) = meta.timeout {
-        headers.push(HeaderField::new(
-            "grpc-timeout",
-            grpc::encode_timeout(timeout),
-        ));
-    }
-    if let Some(encoding) = &meta.encoding {
-        headers.push(HeaderField::new("grpc-encoding", encoding.clone()));
-    }
+    let mut fields = Vec::new();
     if let Some(implementation) = &meta.implementation {
-        headers.push(HeaderField::new(
+        fields.push(HeaderField::new(
             "ferry-implementation",
             implementation.clone(),
         ));
     }
     for (key, value) in &meta.headers {
-        headers.push(HeaderField::new(key.clone(), value.clone()));
+        fields.push(HeaderField::new(key.clone(), value.clone()));
     }
-    headers
+    let encoding = meta.encoding.clone().map(Bytes::from);
+    RequestHead::from_parts(Bytes::from(path), meta.timeout, encoding.as_ref(), &fields)
 }
 
 /// The start of a response's header list, with room for `more` fields.

@@ -10,9 +10,9 @@ use ferry_wire::native::{Flags, Frame, Kind, Meta, Setting};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::sync::oneshot;
 
-use super::metadata::{request_headers, response_start, trailer_fields};
+use super::metadata::{request_head, response_start, trailer_fields};
 use super::{COPY_LIMIT, Call, Drain, Driver, MESSAGE_OVERHEAD, Peer, Side};
-use crate::driver::{Command, Incoming, StreamEvent};
+use crate::driver::{Command, Incoming, RequestStart, StreamEvent};
 use crate::events;
 
 impl Driver {
@@ -188,7 +188,7 @@ impl Driver {
         else {
             return;
         };
-        let headers = request_headers(&meta);
+        let start = RequestStart::Head(request_head(&meta).map(Box::new));
         let (tx, rx) = events::channel();
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let mut call = Call::new(tx, self.peer.initial_credit);
@@ -197,7 +197,7 @@ impl Driver {
         let no_body = !frame.has(Flags::MESSAGE) && frame.has(Flags::END_STREAM);
         let incoming = Incoming {
             id: StreamId::new(id),
-            headers,
+            start,
             end_stream: no_body,
             events: rx,
             cancelled: cancel_rx,
