@@ -4,7 +4,9 @@
     report.py h2load FILE          h2load's text output -> one JSON object
     report.py table RAW.jsonl [--command CMD] [--quick 0|1] [--write BENCHMARKS.md]
 
-Every number in the tables is the median over the rounds of the run.
+Every number in the tables is the median over the rounds of the run. Scenario 7
+(native protocol vs gRPC) has its own block, so `bench/run.sh --only native`
+rewrites just that one.
 """
 import argparse
 import datetime
@@ -17,6 +19,8 @@ import sys
 
 BEGIN = "<!-- bench:results:begin -->"
 END = "<!-- bench:results:end -->"
+NATIVE_BEGIN = "<!-- bench:native:begin -->"
+NATIVE_END = "<!-- bench:native:end -->"
 
 
 def parse_h2load(path):
@@ -265,16 +269,60 @@ def table(rows, command, quick):
     return "\n".join(lines) + "\n"
 
 
-def write(path, body):
+def native_table(rows, command, quick):
+    R = Results(rows)
+    rounds = max((r.get("round", 1) for r in rows if r["scenario"].startswith("s7-")), default=0)
+    lines = []
+    add = lines.append
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    add(f"Run on {now}{' (quick mode)' if quick else ''}, {rounds} round(s), medians. Command: "
+        f"`{command.strip()}`. Load average at the end: " + sh("cut -d' ' -f1-3 /proc/loadavg") + ".")
+    add("")
+    add("| protocol | calls/s | p50 | p99 | server CPU per call | client CPU per call |")
+    add("|---|---|---|---|---|---|")
+    for key, name in (("s7-grpc", "gRPC (HTTP/2)"), ("s7-native", "native")):
+        add(f"| {name} | {fmt(R.rate(key, 'ferry', 'ferry'))} | {fmt(R.lat(key, 'ferry', 'ferry', 'p50'), 0, ' µs')} "
+            f"| {fmt(R.lat(key, 'ferry', 'ferry', 'p99'), 0, ' µs')} | {fmt(R.server_cpu(key, 'ferry', 'ferry'), 1, ' µs')} "
+            f"| {fmt(R.client_cpu(key, 'ferry', 'ferry'), 1, ' µs')} |")
+    add("")
+    per_round = []
+    for rnd in sorted({r.get("round", 1) for r in rows if r["scenario"] == "s7-native"}):
+        a = [r["calls_per_s"] for r in rows if r["scenario"] == "s7-native" and r.get("round", 1) == rnd]
+        b = [r["calls_per_s"] for r in rows if r["scenario"] == "s7-grpc" and r.get("round", 1) == rnd]
+        if a and b and b[0]:
+            per_round.append(a[0] / b[0])
+    # The two protocols of one round ran back to back, so the ratio within a
+    # round is less exposed to the machine's load than the ratio of medians.
+    paired = median(per_round)
+    verdict = "—" if paired is None else ("yes" if paired >= 1.5 else "**no**")
+    cpu = [R.server_cpu("s7-native", "ferry", "ferry"), R.server_cpu("s7-grpc", "ferry", "ferry"),
+           R.client_cpu("s7-native", "ferry", "ferry"), R.client_cpu("s7-grpc", "ferry", "ferry")]
+    add(f"Native ÷ gRPC calls/s, median of the rounds' ratios: **{'—' if paired is None else f'{paired:.2f}×'}** "
+        f"(per round: {', '.join(f'{x:.2f}×' for x in per_round) or '—'}); target ≥ 1.50×: {verdict}. "
+        f"CPU per call, native ÷ gRPC: server {ratio(cpu[0], cpu[1])}, client {ratio(cpu[2], cpu[3])}. "
+        "Errors: " + str(R.errors("s7-native", "ferry", "ferry") + R.errors("s7-grpc", "ferry", "ferry")) + ".")
+    add("")
+    add("`ferry-bench --protocol native|grpc --call unary --size 100 --connections 8 --concurrency 256` against "
+        "one `ferry-bench-server` (server on core 0, load generator on core 1); the two protocols alternate "
+        "within each round. CPU per call as in scenario 1 (process user + system time over the measured window "
+        "divided by the calls).")
+    return "\n".join(lines) + "\n"
+
+
+def write_block(path, body, begin, end, heading):
     text = open(path).read()
-    block = f"{BEGIN}\n{body}{END}"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    block = f"{begin}\n{body}{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
         marker = "## Wire core micro-benchmarks"
-        section = f"## Peers: Ferry, tonic, grpc-go, gRPC C++ (`bench/run.sh`)\n\n{block}\n\n"
+        section = f"{heading}\n\n{block}\n\n"
         text = text.replace(marker, section + marker, 1) if marker in text else text + "\n" + section
     open(path, "w").write(text)
+
+
+def write(path, body):
+    write_block(path, body, BEGIN, END, "## Peers: Ferry, tonic, grpc-go, gRPC C++ (`bench/run.sh`)")
 
 
 def main():
@@ -289,12 +337,24 @@ def main():
     ap.add_argument("--write")
     a = ap.parse_args()
     rows = [json.loads(line) for line in open(a.raw) if line.strip()]
-    body = table(rows, a.command, a.quick == "1")
-    if a.write:
-        write(a.write, body)
-        print(f"report.py: wrote the results into {a.write}")
-    else:
-        print(body)
+    quick = a.quick == "1"
+    native = [r for r in rows if r["scenario"].startswith("s7-")]
+    others = [r for r in rows if not r["scenario"].startswith("s7-")]
+    if others:
+        body = table(others, a.command, quick)
+        if a.write:
+            write(a.write, body)
+            print(f"report.py: wrote the results into {a.write}")
+        else:
+            print(body)
+    if native:
+        body = native_table(native, a.command, quick)
+        if a.write:
+            write_block(a.write, body, NATIVE_BEGIN, NATIVE_END,
+                        "## Native protocol vs gRPC on one Ferry server (issue 7, `bench/run.sh --only native`)")
+            print(f"report.py: wrote scenario 7 into {a.write}")
+        else:
+            print(body)
 
 
 if __name__ == "__main__":

@@ -8,22 +8,30 @@
 #   bench/run.sh --quick    # 1 round, 1.5 s per measurement, 1,000 connections: for iteration
 #   bench/run.sh --no-write # print the table instead of writing BENCHMARKS.md
 #   bench/run.sh --only 3,6 --peers ferry,tonic --no-write
-#                           # only these scenarios (1-6) and peers: for iteration
+#                           # only these scenarios (1-7) and peers: for iteration
 #                           # on one scenario (a partial run never writes BENCHMARKS.md)
+#   bench/run.sh --only native  # just scenario 7 (issue 7): native protocol vs gRPC on
+#                           # the Ferry server; writes only its own block of BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 write=1
-only=1,2,3,4,5,6
+only=1,2,3,4,5,6,7
 peers=ferry,tonic,go,cpp
-usage="usage: bench/run.sh [--quick] [--no-write] [--only 1,2,3,4,5,6] [--peers ferry,tonic,go,cpp]"
+usage="usage: bench/run.sh [--quick] [--no-write] [--only 1,2,3,4,5,6,7|native] [--peers ferry,tonic,go,cpp]"
 command="bench/run.sh $*"
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --no-write) write=0 ;;
-    --only) only=${2:?$usage}; write=0; shift ;;
+    --only)
+      only=${2:?$usage}
+      only=${only//native/7}
+      # Scenario 7 alone has a block of its own to rewrite; other partial
+      # runs would leave the results table half stale.
+      if [ "$only" = 7 ]; then peers=ferry; else write=0; fi
+      shift ;;
     --peers) peers=${2:?$usage}; write=0; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
@@ -141,6 +149,19 @@ measure_h2load() { # peer round
 
 "$out/ferry-bench" --size 100 --write-h2load-body "$out/unary-100.bin"
 
+# Scenario 7 (issue 7): the same Ferry server answers gRPC and the native
+# protocol on one port; unary 100 B, 8 connections x 256 calls in flight in
+# all, from the Ferry client. The order alternates between rounds so drift in
+# the machine's load does not favour one protocol.
+measure_native() { # round
+  local round=$1 first=grpc second=native
+  if ((round % 2 == 0)); then first=native second=grpc; fi
+  for protocol in $first $second; do
+    measure "s7-$protocol" ferry "$round" ferry --protocol "$protocol" --call unary --size 100 \
+      --connections 8 --concurrency 256
+  done
+}
+
 streams=(
   "s3-ss-1m-1 server-stream 1048576 1"
   "s3-ss-64k-1 server-stream 65536 1"
@@ -163,7 +184,7 @@ for round in $(seq "$rounds"); do
     kill -KILL "$spid"; wait "$spid" 2>/dev/null || true; spid=""
   done
   for peer in "${peer_list[@]}"; do
-    want 1 || want 2 || want 3 || want 4 || want 5 || continue
+    want 1 || want 2 || want 3 || want 4 || want 5 || { want 7 && [ "$peer" = ferry ]; } || continue
     start_server "$peer"
     if want 1; then measure_h2load "$peer" "$round"; fi
     if want 1 || want 5; then
@@ -178,6 +199,9 @@ for round in $(seq "$rounds"); do
     fi
     if want 4; then measure s4-pingpong "$peer" "$round" ferry --call ping-pong --size 100; fi
     case $peer in
+      ferry)
+        if want 7; then measure_native "$round"; fi
+        ;;
       tonic)
         # tonic's own client against its own server, for stack-to-stack ratios.
         if want 2; then measure s2-latency "$peer" "$round" tonic --call unary --size 100; fi

@@ -30,6 +30,15 @@ pub(crate) enum ClientKind {
     Tonic,
 }
 
+/// What the Ferry client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Protocol {
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// Ferry's native protocol (`ferry://`).
+    Native,
+}
+
 fn ferry_code(status: ferry::Status) -> Failure {
     (status.code() as i32, status.message().to_owned())
 }
@@ -50,13 +59,19 @@ fn path_of(path: &str) -> Result<tonic::codegen::http::uri::PathAndQuery, Failur
 }
 
 impl Caller {
-    /// Opens one connection to `target` (`host:port`).
-    pub(crate) async fn connect(kind: ClientKind, target: &str) -> Result<Caller, String> {
+    /// Opens one connection to `target` (`host:port`); `protocol` applies to
+    /// Ferry's client only.
+    pub(crate) async fn connect(
+        kind: ClientKind,
+        protocol: Protocol,
+        target: &str,
+    ) -> Result<Caller, String> {
         let uri = format!("http://{target}");
         match kind {
             ClientKind::Ferry => {
                 let channel = ferry::Channel::builder(&uri)
                     .map_err(|e| e.to_string())?
+                    .native_protocol(protocol == Protocol::Native)
                     .max_recv_message_size(64 << 20)
                     .connect()
                     .await

@@ -1,7 +1,8 @@
 //! `ferry-bench`: a gRPC load generator in the spirit of ghz.
 //!
 //! It drives the `bench.Bench` service (`proto/bench.proto`) of any server
-//! with Ferry's client (or tonic's, `--client tonic`), sending pre-encoded
+//! with Ferry's client (or tonic's, `--client tonic`), over gRPC or, for
+//! Ferry's client, the native protocol (`--protocol native`), sending pre-encoded
 //! protobuf messages, and reports calls/s, bytes/s, latency percentiles from
 //! an HDR histogram and errors by status code, as text or `--json`.
 //!
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use caller::ClientKind;
+use caller::{ClientKind, Protocol};
 
 /// What kind of call each worker makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +92,11 @@ pub(crate) struct Args {
     /// Which client library makes the calls.
     #[arg(long, value_enum, default_value = "ferry")]
     pub(crate) client: ClientKind,
+    /// The protocol the Ferry client speaks: gRPC over HTTP/2, or Ferry's
+    /// native protocol (`docs/native-protocol.md`, same port on a Ferry
+    /// server). tonic speaks gRPC only.
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub(crate) protocol: Protocol,
     /// Runtime worker threads (default: the CPUs this process may use).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
@@ -137,6 +143,10 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         };
+    }
+    if args.protocol == Protocol::Native && args.client != ClientKind::Ferry {
+        eprintln!("ferry-bench: --protocol native needs --client ferry");
+        return std::process::ExitCode::FAILURE;
     }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)

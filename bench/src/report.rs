@@ -100,6 +100,7 @@ impl RunResult {
         json!({
             "target": self.args.target,
             "client": format!("{:?}", self.args.client).to_lowercase(),
+            "protocol": format!("{:?}", self.args.protocol).to_lowercase(),
             "call": format!("{:?}", self.args.call),
             "method": self.args.method.clone().unwrap_or_else(|| self.args.call.default_method().to_owned()),
             "size": self.args.size,
@@ -125,11 +126,12 @@ impl RunResult {
         let a = &self.args;
         let _ = writeln!(
             out,
-            "{:?} {} on {} ({} client, {} connection(s), {} in flight, {}-byte payload)",
+            "{:?} {} on {} ({} client over {}, {} connection(s), {} in flight, {}-byte payload)",
             a.call,
             a.method.as_deref().unwrap_or(a.call.default_method()),
             a.target,
             format!("{:?}", a.client).to_lowercase(),
+            format!("{:?}", a.protocol).to_lowercase(),
             a.connections,
             a.concurrency,
             a.size

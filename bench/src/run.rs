@@ -206,11 +206,12 @@ fn process_cpu_seconds() -> Option<f64> {
 
 async fn connect_all(args: &Args) -> Result<Vec<Caller>, String> {
     let kind = args.client;
+    let protocol = args.protocol;
     let target = args.target.clone();
     let callers: Vec<Result<Caller, String>> = stream::iter(0..args.connections)
         .map(|_| {
             let target = target.clone();
-            async move { Caller::connect(kind, &target).await }
+            async move { Caller::connect(kind, protocol, &target).await }
         })
         .buffer_unordered(64)
         .collect()

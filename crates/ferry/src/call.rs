@@ -14,11 +14,12 @@ use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseStart, Trailers};
 use crate::compression::{self, Encoding, EncodingSet, decompress};
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 use futures_core::Stream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::client::{Attempt, Pump};
 use crate::driver::{Command, Handle, StreamEvent};
+use crate::events::EventReceiver;
 use crate::server::BoxFuture;
 use crate::status::{Delivery, Status};
 
@@ -87,7 +88,7 @@ impl Drop for StreamGuard {
 pub(crate) struct RecvStream {
     pub(crate) id: StreamId,
     pub(crate) handle: Handle,
-    events: mpsc::UnboundedReceiver<StreamEvent>,
+    events: EventReceiver,
     decoder: MessageDecoder,
     max_message_size: usize,
     /// How compressed messages are decompressed (set from `grpc-encoding`).
@@ -130,7 +131,7 @@ impl RecvStream {
     pub(crate) fn new(
         id: StreamId,
         handle: Handle,
-        events: mpsc::UnboundedReceiver<StreamEvent>,
+        events: EventReceiver,
         max_message_size: usize,
         side: Side,
         ended: bool,

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use futures_util::stream::Fuse;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +33,7 @@ use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_me
 use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle};
+use crate::events;
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -506,7 +507,9 @@ impl Channel {
     }
 
     /// Opens a stream for `path`, retrying on a fresh connection when the
-    /// stream could not be opened on this one.
+    /// stream could not be opened on this one. A single-message request
+    /// (`only`, already framed) goes out with the open and ends the request:
+    /// one command and, over the native protocol, one frame.
     async fn open(
         &self,
         path: &str,
@@ -514,6 +517,7 @@ impl Channel {
         deadline: Option<Instant>,
         wait_for_ready: bool,
         encoding: Encoding,
+        only: Option<&Bytes>,
     ) -> Result<(RecvStream, SendStream, StreamGuard), Status> {
         let mut last = None;
         for _ in 0..TRANSPARENT_ATTEMPTS {
@@ -529,11 +533,12 @@ impl Channel {
             if let Some(d) = deadline {
                 head.set_timeout(Some(d.saturating_duration_since(Instant::now())));
             }
-            let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let (events_tx, events_rx) = events::channel();
             let (reply_tx, reply_rx) = oneshot::channel();
             let cmd = Command::Open {
-                headers: head.encode(),
-                end_stream: false,
+                head: Box::new(head),
+                body: only.cloned(),
+                end_stream: only.is_some(),
                 events: events_tx,
                 reply: reply_tx,
             };
@@ -633,21 +638,16 @@ impl Channel {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut recv, send, guard) = self
+            let (mut recv, _send, guard) = self
                 .open(
                     path,
                     &setup.metadata,
                     setup.deadline,
                     setup.wait,
                     setup.encoding,
+                    Some(body),
                 )
                 .await?;
-            send.handle.send(Command::Data {
-                id: send.id,
-                data: body.clone(),
-                end_stream: true,
-                ready: None,
-            });
             match recv.response_headers().await {
                 Err(status)
                     if status.delivery() == Delivery::Refused && attempt < TRANSPARENT_ATTEMPTS => {
@@ -814,6 +814,7 @@ impl Channel {
                     setup.deadline,
                     setup.wait,
                     setup.encoding,
+                    None,
                 )
                 .await?;
             let (stop, stopped) = oneshot::channel();
@@ -880,21 +881,16 @@ impl Channel {
             let _ = setup.metadata.insert(native::ONE_WAY_MARK, "1");
         }
         let call = async {
-            let (recv, send, guard) = self
+            let (recv, _send, guard) = self
                 .open(
                     path,
                     &setup.metadata,
                     setup.deadline,
                     setup.wait,
                     setup.encoding,
+                    Some(&body),
                 )
                 .await?;
-            send.handle.send(Command::Data {
-                id: send.id,
-                data: body,
-                end_stream: true,
-                ready: None,
-            });
             let mut replies = Streaming::new(recv, decoder(&BytesCodec), Some(guard));
             if native {
                 // The driver ends the call once the request is written.

@@ -34,9 +34,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, OutBuf, Role};
+use ferry_wire::grpc::{RequestError, RequestHead};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::events::{self, EventReceiver, EventSender};
 use tokio::time::Instant;
 
 /// Output is produced from the wire core until this much waits to be
@@ -63,11 +66,16 @@ const MAX_WRITE_SLICES: usize = 64;
 /// What a call asks of its connection.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Client: open a stream with these request headers.
+    /// Client: open a stream with this request head, and `body` (bytes of
+    /// gRPC-framed messages) right behind it; `end_stream` ends the request
+    /// after the body. A unary request is this one command. The head stays
+    /// typed until the driver: HTTP/2 encodes it as headers, the native
+    /// protocol as its own metadata, with no header list in between.
     Open {
-        headers: Vec<HeaderField>,
+        head: Box<RequestHead>,
+        body: Option<Bytes>,
         end_stream: bool,
-        events: mpsc::UnboundedSender<StreamEvent>,
+        events: EventSender,
         reply: oneshot::Sender<Result<StreamId, OpenError>>,
     },
     /// Response headers (server).
@@ -124,13 +132,23 @@ pub(crate) enum StreamEvent {
     Closed(ConnectionError),
 }
 
+/// How a new call's request head arrives.
+#[derive(Debug)]
+pub(crate) enum RequestStart {
+    /// An HTTP/2 header block, which the call decodes and checks.
+    Headers(Vec<HeaderField>),
+    /// Built and checked by the driver from typed fields (the native
+    /// protocol), with no header list in between.
+    Head(Result<Box<RequestHead>, RequestError>),
+}
+
 /// A new stream the peer opened (server side).
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) id: StreamId,
-    pub(crate) headers: Vec<HeaderField>,
+    pub(crate) start: RequestStart,
     pub(crate) end_stream: bool,
-    pub(crate) events: mpsc::UnboundedReceiver<StreamEvent>,
+    pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.
     pub(crate) cancelled: oneshot::Receiver<()>,
     pub(crate) handle: Handle,
@@ -175,7 +193,7 @@ impl Handle {
 }
 
 struct StreamSlot {
-    events: mpsc::UnboundedSender<StreamEvent>,
+    events: EventSender,
     cancel: Option<oneshot::Sender<()>>,
 }
 
@@ -469,11 +487,15 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Open {
-                headers,
+                head,
+                body,
                 end_stream,
                 events,
                 reply,
-            } => match self.conn.open_stream(&headers, end_stream) {
+            } => match self
+                .conn
+                .open_stream(&head.encode(), end_stream && body.is_none())
+            {
                 Ok(id) => {
                     self.streams.insert(
                         id,
@@ -482,11 +504,18 @@ impl Driver {
                             cancel: None,
                         },
                     );
+                    if let Some(body) = body {
+                        let _ = self.conn.send_data(id, body, end_stream);
+                    }
+                    if end_stream {
+                        self.finished_sending(id);
+                    }
                     let _ = reply.send(Ok(id));
                 }
                 Err(OpenError::AtCapacity) => {
                     self.pending_opens.push(Command::Open {
-                        headers,
+                        head,
+                        body,
                         end_stream,
                         events,
                         reply,
@@ -587,7 +616,7 @@ impl Driver {
                         self.conn.reset_stream(stream_id, Reason::REFUSED_STREAM);
                         continue;
                     };
-                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (tx, rx) = events::channel();
                     let (cancel_tx, cancel_rx) = oneshot::channel();
                     self.streams.insert(
                         stream_id,
@@ -598,7 +627,7 @@ impl Driver {
                     );
                     let incoming = Incoming {
                         id: stream_id,
-                        headers,
+                        start: RequestStart::Headers(headers),
                         end_stream,
                         events: rx,
                         cancelled: cancel_rx,

@@ -33,6 +33,7 @@ pub mod codec;
 pub mod codegen;
 pub mod compression;
 mod driver;
+mod events;
 pub mod interceptor;
 mod message;
 mod native;

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
-use crate::driver::{self, Command, Handle, Incoming, MaxAge};
+use crate::driver::{self, Command, Handle, Incoming, MaxAge, RequestStart};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -816,10 +816,13 @@ impl Server {
                 return Err(Reason::REFUSED_STREAM);
             };
             let inner = inner.clone();
-            tokio::spawn(async move {
+            // Boxed: the call's future is large (routing, deadline and the
+            // handler's state), and the runtime moves a spawned future
+            // several times before it first runs; a box moves as a pointer.
+            tokio::spawn(Box::pin(async move {
                 run_call(&inner, incoming).await;
                 drop(permit);
-            });
+            }));
             Ok(())
         })
     }
@@ -892,13 +895,17 @@ async fn accept(listener: &Listener) -> io::Result<Accepted> {
 async fn run_call(inner: &Inner, incoming: Incoming) {
     let Incoming {
         id,
-        headers,
+        start,
         end_stream,
         events,
         cancelled,
         handle,
     } = incoming;
-    let head = match RequestHead::decode(&headers) {
+    let head = match start {
+        RequestStart::Headers(headers) => RequestHead::decode(&headers),
+        RequestStart::Head(head) => head.map(|head| *head),
+    };
+    let head = match head {
         Ok(head) => head,
         Err(e) => {
             match e.reset_reason() {

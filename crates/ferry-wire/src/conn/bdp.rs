@@ -7,8 +7,14 @@
 //! the measured bandwidth is the best seen, the window is too small to keep
 //! the pipe full: the estimate doubles the sample, up to the configured
 //! ceiling, and the connection grows its receive windows to it.
+//!
+//! A probe whose sample stays under the growth threshold found the window
+//! idle, not full; the next probe then waits [`QUIET_GAP`]. Without the
+//! wait, a connection with one small call at a time sends a PING (and the
+//! peer an ACK, each a separate write and wake-up on both sides) for every
+//! call; a busy connection keeps probing back to back, as before.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The PING payload of a BDP probe, so its ACK is told apart from user and
 /// keepalive pings.
@@ -18,6 +24,12 @@ pub(crate) const BDP_PING: [u8; 8] = *b"ferrybdp";
 /// (grpc-go uses the same 2/3: below it the window is not the bottleneck).
 const GROW_FRACTION_NUM: u64 = 2;
 const GROW_FRACTION_DEN: u64 = 3;
+
+/// How long after a probe that found the window idle the next one waits:
+/// short next to the time a window takes to matter (a transfer that starts
+/// meanwhile is probed at most this much later), long next to the tens of
+/// microseconds a small call takes on a local network.
+pub(crate) const QUIET_GAP: Duration = Duration::from_millis(1);
 
 #[derive(Debug)]
 pub(crate) struct Bdp {
@@ -29,6 +41,9 @@ pub(crate) struct Bdp {
     rtt_ns: f64,
     /// Best bandwidth seen, bytes per nanosecond.
     best_bandwidth: f64,
+    /// No probe starts before this instant (the last one found the window
+    /// idle).
+    quiet_until: Option<Instant>,
 }
 
 impl Bdp {
@@ -40,6 +55,7 @@ impl Bdp {
             sent_at: None,
             rtt_ns: 0.0,
             best_bandwidth: 0.0,
+            quiet_until: None,
         }
     }
 
@@ -53,6 +69,7 @@ impl Bdp {
                 self.sample += u64::from(n);
                 false
             }
+            None if self.quiet_until.is_some_and(|until| now < until) => false,
             None => {
                 self.sent_at = Some(now);
                 self.sample = u64::from(n);
@@ -74,8 +91,10 @@ impl Bdp {
         };
         let sample = self.sample;
         if sample * GROW_FRACTION_DEN < u64::from(self.estimate) * GROW_FRACTION_NUM {
+            self.quiet_until = Some(now + QUIET_GAP);
             return None;
         }
+        self.quiet_until = None;
         // The 1.5 factor keeps a sample taken over a slightly long RTT from
         // looking like more bandwidth than it is.
         let bandwidth = sample as f64 / (self.rtt_ns * 1.5);
@@ -114,6 +133,25 @@ mod tests {
         assert_eq!(b.on_ack(t1 + Duration::from_millis(1)), Some(200_000));
         // At the ceiling no more probes are sent.
         assert!(!b.on_data(100, t1));
+    }
+
+    #[test]
+    fn a_probe_that_found_the_window_idle_holds_the_next_one_off() {
+        let t0 = Instant::now();
+        let mut b = Bdp::new(65_535, 1 << 24);
+        assert!(b.on_data(100, t0));
+        let t1 = t0 + Duration::from_micros(50);
+        assert_eq!(b.on_ack(t1), None);
+        // One small call after another: no probe for QUIET_GAP.
+        assert!(!b.on_data(100, t1 + Duration::from_micros(50)));
+        assert!(!b.on_data(100, t1 + QUIET_GAP - Duration::from_micros(1)));
+        assert!(b.on_data(100, t1 + QUIET_GAP));
+        // A full window is probed again at once, and grows.
+        let t2 = t1 + QUIET_GAP;
+        b.on_data(65_535, t2);
+        let t3 = t2 + Duration::from_micros(50);
+        assert_eq!(b.on_ack(t3), Some(131_270));
+        assert!(b.on_data(100, t3));
     }
 
     #[test]

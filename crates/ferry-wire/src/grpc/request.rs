@@ -336,16 +336,8 @@ impl RequestHead {
             })
             .transpose()?;
         let metadata = Metadata::decode(fields).map_err(RequestError::InvalidMetadata)?;
-        if !path.iter().all(|&b| b.is_ascii_graphic()) || split_path(text(path)).is_none() {
-            return Err(RequestError::InvalidPath { path: echo(path) });
-        }
-        let encoding = match encoding.map(trim_bytes) {
-            Some(e) if !e.is_empty() && e.iter().all(|&b| b.is_ascii_graphic() && b != b',') => {
-                Some(e)
-            }
-            Some(e) => return Err(RequestError::UnsupportedEncoding { encoding: echo(&e) }),
-            None => None,
-        };
+        check_path(path)?;
+        let encoding = check_encoding(encoding)?;
         Ok(RequestHead {
             scheme: scheme.clone(),
             authority: authority.cloned().unwrap_or_default(),
@@ -357,6 +349,57 @@ impl RequestHead {
             user_agent: user_agent.map(trim_bytes).filter(|u| is_printable(u)),
             metadata,
         })
+    }
+}
+
+impl RequestHead {
+    /// A received request that came without an HTTP/2 header block (Ferry's
+    /// native protocol carries the path's parts, the timeout and the
+    /// encoding as typed fields): checked as [`decode`](RequestHead::decode)
+    /// checks the same parts (steps 5 to 7), so both protocols refuse the
+    /// same requests the same way. `metadata` holds the custom metadata as
+    /// gRPC over HTTP/2 carries it (base64 for `-bin` keys); the head reads
+    /// as scheme `http`, authority `native`, content type
+    /// `application/grpc`, no user agent.
+    pub fn from_parts(
+        path: Bytes,
+        timeout: Option<Duration>,
+        encoding: Option<&Bytes>,
+        metadata: &[HeaderField],
+    ) -> Result<RequestHead, RequestError> {
+        let metadata = Metadata::decode(metadata).map_err(RequestError::InvalidMetadata)?;
+        check_path(&path)?;
+        let encoding = check_encoding(encoding)?;
+        Ok(RequestHead {
+            scheme: Bytes::from_static(b"http"),
+            authority: Bytes::from_static(b"native"),
+            path,
+            content_type: Bytes::from_static(CONTENT_TYPE_GRPC.as_bytes()),
+            timeout,
+            encoding,
+            accept_encoding: None,
+            user_agent: None,
+            metadata,
+        })
+    }
+}
+
+/// `:path` is `/service/method` in visible ASCII.
+fn check_path(path: &Bytes) -> Result<(), RequestError> {
+    if !path.iter().all(|&b| b.is_ascii_graphic()) || split_path(text(path)).is_none() {
+        return Err(RequestError::InvalidPath { path: echo(path) });
+    }
+    Ok(())
+}
+
+/// `grpc-encoding`, trimmed, is one non-empty token.
+fn check_encoding(encoding: Option<&Bytes>) -> Result<Option<Bytes>, RequestError> {
+    match encoding.map(trim_bytes) {
+        Some(e) if !e.is_empty() && e.iter().all(|&b| b.is_ascii_graphic() && b != b',') => {
+            Ok(Some(e))
+        }
+        Some(e) => Err(RequestError::UnsupportedEncoding { encoding: echo(&e) }),
+        None => Ok(None),
     }
 }
 
@@ -828,6 +871,70 @@ mod tests {
             })
         );
         assert_eq!((err.http_status(), err.code()), (400, Code::Internal));
+    }
+
+    #[test]
+    fn from_parts_checks_what_decode_checks() {
+        let head = RequestHead::from_parts(
+            Bytes::from_static(b"/pkg.Svc/Do"),
+            Some(Duration::from_micros(1500)),
+            Some(&Bytes::from_static(b" gzip ")),
+            &[f("x-user", "ann"), f("ferry-implementation", "blue")],
+        )
+        .unwrap();
+        assert_eq!((head.service(), head.method()), ("pkg.Svc", "Do"));
+        assert_eq!(head.timeout(), Some(Duration::from_micros(1500)));
+        assert_eq!(head.encoding(), Some("gzip"));
+        assert_eq!(head.authority(), Some("native"));
+        assert_eq!(head.user_agent(), None);
+        assert_eq!(
+            head.metadata().get("x-user").and_then(|v| v.as_str()),
+            Some("ann")
+        );
+        assert_eq!(
+            head.metadata()
+                .get("ferry-implementation")
+                .and_then(|v| v.as_str()),
+            Some("blue")
+        );
+
+        let path = |p: &'static str| {
+            RequestHead::from_parts(Bytes::from_static(p.as_bytes()), None, None, &[])
+        };
+        assert_eq!(
+            path("/pkg.Svc/").unwrap_err(),
+            RequestError::InvalidPath {
+                path: "/pkg.Svc/".into()
+            }
+        );
+        assert_eq!(
+            path("/a b/c").unwrap_err(),
+            RequestError::InvalidPath {
+                path: "/a b/c".into()
+            }
+        );
+        let err = RequestHead::from_parts(
+            Bytes::from_static(b"/a/b"),
+            None,
+            Some(&Bytes::from_static(b"gzip,br")),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            RequestError::UnsupportedEncoding {
+                encoding: "gzip,br".into()
+            }
+        );
+        let err =
+            RequestHead::from_parts(Bytes::from_static(b"/a/b"), None, None, &[f("x-bin", "*")])
+                .unwrap_err();
+        assert_eq!(
+            err,
+            RequestError::InvalidMetadata(MetadataError::InvalidBase64 {
+                key: "x-bin".into()
+            })
+        );
     }
 
     #[test]

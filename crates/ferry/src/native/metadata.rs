@@ -1,0 +1,138 @@
+//! Translation between the runtime's HTTP/2-shaped header lists and the
+//! native protocol's metadata.
+
+use bytes::Bytes;
+use ferry_wire::HeaderField;
+use ferry_wire::grpc::{self, RequestError, RequestHead, percent_encode};
+use ferry_wire::native::{Flags, Frame, Meta};
+
+/// Request pseudo-headers and fields a native REQUEST leaves out (they are
+/// implied, or carried in their own metadata entries).
+pub(super) fn is_reserved(name: &[u8]) -> bool {
+    name.first() == Some(&b':')
+        || matches!(
+            name,
+            b"content-type"
+                | b"te"
+                | b"user-agent"
+                | b"grpc-timeout"
+                | b"grpc-encoding"
+                | b"grpc-accept-encoding"
+                | b"grpc-status"
+                | b"grpc-message"
+                | b"ferry-one-way"
+        )
+}
+
+pub(super) fn utf8(value: &[u8]) -> Option<String> {
+    std::str::from_utf8(value).ok().map(str::to_owned)
+}
+
+pub(super) fn push_header(headers: &mut Vec<(String, Bytes)>, field: &HeaderField) {
+    if let Some(name) = utf8(&field.name) {
+        headers.push((name, field.value.clone()));
+    }
+}
+
+/// A client call's request metadata, straight from its request head.
+pub(super) fn request_meta(head: &RequestHead) -> Meta {
+    let mut meta = Meta::default();
+    let path = head.path();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    match path.split_once('/') {
+        Some((service, method)) => {
+            meta.service = Some(service.to_owned());
+            meta.method = Some(method.to_owned());
+        }
+        None => meta.method = Some(path.to_owned()),
+    }
+    meta.timeout = head.timeout();
+    meta.encoding = head.encoding().map(str::to_owned);
+    if !head.metadata().is_empty() {
+        // Values as gRPC over HTTP/2 carries them (base64 for `-bin`).
+        let mut fields = Vec::with_capacity(head.metadata().len());
+        head.metadata().encode(&mut fields);
+        for field in &fields {
+            match &field.name[..] {
+                b"ferry-implementation" => meta.implementation = utf8(&field.value),
+                name if is_reserved(name) => {}
+                _ => push_header(&mut meta.headers, field),
+            }
+        }
+    }
+    meta
+}
+
+/// The request head the server's routing reads, built from the REQUEST's
+/// metadata and checked as an HTTP/2 request's headers would be.
+pub(super) fn request_head(meta: &Meta) -> Result<RequestHead, RequestError> {
+    let service = meta.service.as_deref().unwrap_or_default();
+    let method = meta.method.as_deref().unwrap_or_default();
+    // Joined by hand: `format!` costs about a thousand instructions here,
+    // on every call.
+    let mut path = String::with_capacity(2 + service.len() + method.len());
+    path.push('/');
+    path.push_str(service);
+    path.push('/');
+    path.push_str(method);
+    let mut fields = Vec::new();
+    if let Some(implementation) = &meta.implementation {
+        fields.push(HeaderField::new(
+            "ferry-implementation",
+            implementation.clone(),
+        ));
+    }
+    for (key, value) in &meta.headers {
+        fields.push(HeaderField::new(key.clone(), value.clone()));
+    }
+    let encoding = meta.encoding.clone().map(Bytes::from);
+    RequestHead::from_parts(Bytes::from(path), meta.timeout, encoding.as_ref(), &fields)
+}
+
+/// The start of a response's header list, with room for `more` fields.
+pub(super) fn response_start(more: usize) -> Vec<HeaderField> {
+    let mut fields = Vec::with_capacity(2 + more);
+    fields.extend([
+        HeaderField::from_static(":status", "200"),
+        HeaderField::from_static("content-type", "application/grpc"),
+    ]);
+    fields
+}
+
+/// `grpc-status` values 0 to 16 as text, so a status costs no formatting.
+const STATUS_TEXT: [&str; 17] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+];
+
+/// The trailers a call reads from a frame that ends the response.
+pub(super) fn trailer_fields(frame: &Frame, meta: &Meta) -> Vec<HeaderField> {
+    // Codes past 16 are UNKNOWN (2).
+    let code = STATUS_TEXT.get(usize::from(frame.status)).unwrap_or(&"2");
+    let mut fields = Vec::with_capacity(3 + meta.trailers.len());
+    fields.push(HeaderField::from_static("grpc-status", code));
+    if let Some(message) = &meta.status_message {
+        fields.push(HeaderField::new(
+            "grpc-message",
+            percent_encode(message).into_owned(),
+        ));
+    }
+    if frame.has(Flags::FRAMEWORK_ERROR) {
+        fields.push(HeaderField::from_static("ferry-error-source", "framework"));
+    }
+    for (key, value) in &meta.trailers {
+        fields.push(HeaderField::new(key.clone(), value.clone()));
+    }
+    fields
+}
+
+pub(super) fn status_fields(status: &grpc::Status) -> Vec<HeaderField> {
+    let mut fields = vec![HeaderField::new(
+        "grpc-status",
+        status.code().as_i32().to_string(),
+    )];
+    fields.push(HeaderField::new(
+        "grpc-message",
+        percent_encode(status.message()).into_owned(),
+    ));
+    fields
+}
