@@ -305,6 +305,16 @@ impl Driver {
                             while let Ok(cmd) = self.rx.try_recv() {
                                 self.command(cmd);
                             }
+                            if self.calls.len() > 1 {
+                                // As in the HTTP/2 driver: the call task that
+                                // woke us ran first (tokio's LIFO slot); let
+                                // the others the same read woke queue their
+                                // frames too, so they share one write.
+                                tokio::task::yield_now().await;
+                                while let Ok(cmd) = self.rx.try_recv() {
+                                    self.command(cmd);
+                                }
+                            }
                             self.flush();
                         }
                         None => commands_open = false,
