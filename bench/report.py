@@ -146,9 +146,16 @@ def table(rows, command, quick):
         + sh("h2load --version | head -1 | cut -d' ' -f2") + ". Load average at the end: "
         + sh("cut -d' ' -f1-3 /proc/loadavg") + ".")
     add("")
-    add("**Noise:** this 2-core machine was shared with other agents compiling code during the run, so any "
-        "number can be off by tens of percent; compare peers within one run, and use the callgrind "
-        "instruction counts below for before/after of optimisations.")
+    # The 15-minute load average says whether other work shared the two
+    # cores during the run (the benchmark itself keeps about one busy).
+    load15 = float(sh("cut -d' ' -f3 /proc/loadavg") or 0)
+    if load15 > 2.5:
+        add(f"**Noise:** the 15-minute load average was {load15:.2f} on 2 cores: other work shared the "
+            "machine during the run, so any number can be off by tens of percent; compare peers within "
+            "one run, and use the callgrind instruction counts below for before/after of optimisations.")
+    else:
+        add(f"**Noise:** the 15-minute load average was {load15:.2f} on 2 cores (the benchmark's own load): "
+            "nothing else heavy ran. Single runs still vary by about 10 %; compare peers within one run.")
     add("")
 
     add("### Scenario 1: unary, 100-byte string, 50 connections × 20 calls in flight")
