@@ -255,26 +255,9 @@ async fn deadlines_reach_the_handler_and_expire_on_both_sides() {
 async fn client_cancel_stops_the_handler() {
     let server = Running::start().await;
     let channel = server.channel().await;
-    let req = Msg {
-        count: 1000,
-        sleep_ms: 20,
-        ..msg("long")
-    };
-    let mut stream = channel
-        .server_streaming(&path("ServerStream"), Request::new(req), codec())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(stream.message().await.unwrap().is_some());
+    let stream = long_stream(&channel, |r| r).await;
     drop(stream);
-    wait_until(|| {
-        server
-            .probe
-            .cancelled
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 1
-    })
-    .await;
+    wait_until(|| server.probe.cancelled.load(Ordering::SeqCst) == 1).await;
     assert_eq!(
         server
             .probe
@@ -289,29 +272,12 @@ async fn client_cancel_stops_the_handler() {
 async fn an_explicit_cancel_reports_cancelled_and_stops_the_handler() {
     let server = Running::start().await;
     let channel = server.channel().await;
-    let req = Msg {
-        count: 1000,
-        sleep_ms: 20,
-        ..msg("long")
-    };
-    let mut stream = channel
-        .server_streaming(&path("ServerStream"), Request::new(req), codec())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(stream.message().await.unwrap().is_some());
+    let mut stream = long_stream(&channel, |r| r).await;
     let status = stream.cancel();
     assert_eq!(status.code(), Code::Cancelled, "{status:?}");
     // Nothing more comes, and the server's handler was dropped.
     assert_eq!(stream.message().await.unwrap(), None);
-    wait_until(|| {
-        server
-            .probe
-            .cancelled
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 1
-    })
-    .await;
+    wait_until(|| server.probe.cancelled.load(Ordering::SeqCst) == 1).await;
 
     // A call that already ended keeps its outcome.
     let req = Msg {
@@ -328,6 +294,27 @@ async fn an_explicit_cancel_reports_cancelled_and_stops_the_handler() {
     drop(stream);
     drop(channel);
     server.stop().await;
+}
+
+/// A server stream of 1,000 messages 20 ms apart (so it is still running
+/// when a test cancels it), opened with the request `adjust` makes and read
+/// up to its first message.
+pub(crate) async fn long_stream(
+    channel: &ferry::Channel,
+    adjust: impl FnOnce(Request<Msg>) -> Request<Msg>,
+) -> ferry::Streaming<Msg> {
+    let req = Msg {
+        count: 1000,
+        sleep_ms: 20,
+        ..msg("long")
+    };
+    let mut stream = channel
+        .server_streaming(&path("ServerStream"), adjust(Request::new(req)), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().text, "long#0");
+    stream
 }
 
 /// Polls `f` until it holds, for at most five seconds.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferry::{CancellationToken, Channel, Code, Request};
 use futures_util::StreamExt;
 
-use crate::calls::wait_until;
+use crate::calls::{long_stream, wait_until};
 use crate::support::{Msg, Running, codec, msg, path};
 
 fn uris(server: &Running) -> [String; 2] {
@@ -113,21 +113,7 @@ async fn a_cancelled_response_stream_ends_with_cancelled() {
     for (i, uri) in uris(&server).iter().enumerate() {
         let channel = Channel::connect(uri).await.unwrap();
         let token = CancellationToken::new();
-        let request = Msg {
-            count: 1_000,
-            sleep_ms: 20,
-            ..msg("tick")
-        };
-        let mut replies = channel
-            .server_streaming(
-                &path("ServerStream"),
-                Request::new(request).with_cancellation(token.clone()),
-                codec(),
-            )
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(replies.message().await.unwrap().unwrap().text, "tick#0");
+        let mut replies = long_stream(&channel, |r| r.with_cancellation(token.clone())).await;
         token.cancel();
         let status = replies.message().await.unwrap_err();
         assert_eq!(status.code(), Code::Cancelled, "{uri}: {status:?}");
