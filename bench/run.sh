@@ -37,9 +37,8 @@ while (($#)); do
   esac
   shift
 done
-# want N: scenario N was asked for; has PEER: that peer was.
+# want N: scenario N was asked for.
 want() { [[ ",$only," == *",$1,"* ]]; }
-has() { [[ ",$peers," == *",$1,"* ]]; }
 IFS=, read -r -a peer_list <<<"$peers"
 
 if ((quick)); then
