@@ -293,26 +293,7 @@ impl Driver {
             // the buffers were freed since.
             let mut quiet_since: Option<Instant> = None;
             let mut released = false;
-            // Set when the last turn took commands from calls (see below).
-            let mut took_commands = false;
             loop {
-                if took_commands && out.is_empty() && self.streams.len() > 1 {
-                    // Other calls are in flight, and their tasks were most
-                    // likely woken by the same read as the one that just
-                    // answered: tokio runs a task that the current one wakes
-                    // next (its LIFO slot), so without this the driver would
-                    // run after every single response and write each in its
-                    // own syscall and TCP segment. Yielding once lets every
-                    // runnable call task queue its frames first; they then
-                    // leave in one write. With one call in flight nothing
-                    // waits, so latency pays nothing.
-                    tokio::task::yield_now().await;
-                    while let Ok(cmd) = self.rx.try_recv() {
-                        self.command(cmd);
-                    }
-                    self.dispatch();
-                }
-                took_commands = false;
                 let now = Instant::now().into_std();
                 // Output is produced only into an empty buffer: appending behind
                 // what a partial write left would first move that remainder to
@@ -397,12 +378,27 @@ impl Driver {
                     cmd = self.rx.recv(), if commands_open => {
                         match cmd {
                             Some(cmd) => {
-                                took_commands = true;
                                 self.command(cmd);
                                 // Take every command that is ready: their frames
                                 // then leave in one write.
                                 while let Ok(cmd) = self.rx.try_recv() {
                                     self.command(cmd);
+                                }
+                                if out.is_empty() && self.streams.len() > 1 {
+                                    // Other calls are in flight, and their tasks
+                                    // were most likely woken by the same read as
+                                    // the one that just answered: tokio runs the
+                                    // task the current one wakes next (its LIFO
+                                    // slot), so without this the driver would run
+                                    // after every single reply and write each in
+                                    // its own syscall and TCP segment. Yielding
+                                    // once lets every runnable call queue its
+                                    // frames first; they then leave in one write.
+                                    // With one call in flight nothing waits.
+                                    tokio::task::yield_now().await;
+                                    while let Ok(cmd) = self.rx.try_recv() {
+                                        self.command(cmd);
+                                    }
                                 }
                             }
                             None => commands_open = false,
