@@ -39,17 +39,25 @@ fn exchange(from: &mut Connection, to: &mut Connection, buf: &mut BytesMut, now:
     }
 }
 
-fn unary(c: &mut Criterion) {
-    let now = Instant::now();
+/// A client and a server connection past the preface and SETTINGS
+/// exchange, with their events drained, and the "socket" buffer between
+/// them.
+fn settled_pair(now: Instant, capacity: usize) -> (Connection, Connection, BytesMut) {
     let mut client = Connection::new(Role::Client, Config::default(), now);
     let mut server = Connection::new(Role::Server, Config::default(), now);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(capacity);
     for _ in 0..3 {
         exchange(&mut client, &mut server, &mut buf, now);
         exchange(&mut server, &mut client, &mut buf, now);
     }
     while client.poll_event().is_some() {}
     while server.poll_event().is_some() {}
+    (client, server, buf)
+}
+
+fn unary(c: &mut Criterion) {
+    let now = Instant::now();
+    let (mut client, mut server, mut buf) = settled_pair(now, 64 * 1024);
     let req = request();
     let resp = [
         HeaderField::from_static(":status", "200"),
@@ -117,15 +125,7 @@ fn recv_stream(c: &mut Criterion) {
         ("recv_1MiB_direct_reads", Feed::Direct),
     ] {
         let now = Instant::now();
-        let mut client = Connection::new(Role::Client, Config::default(), now);
-        let mut server = Connection::new(Role::Server, Config::default(), now);
-        let mut buf = BytesMut::with_capacity(256 * 1024);
-        for _ in 0..3 {
-            exchange(&mut client, &mut server, &mut buf, now);
-            exchange(&mut server, &mut client, &mut buf, now);
-        }
-        while client.poll_event().is_some() {}
-        while server.poll_event().is_some() {}
+        let (mut client, mut server, mut buf) = settled_pair(now, 256 * 1024);
         let req = request();
         let payload = Bytes::from(vec![0x2a; TOTAL]);
         let mut read_buf = BytesMut::with_capacity(READ);
@@ -192,15 +192,7 @@ fn send_stream(c: &mut Criterion) {
         ("send_1MiB_vectored_batches", Write::Vectored),
     ] {
         let now = Instant::now();
-        let mut client = Connection::new(Role::Client, Config::default(), now);
-        let mut server = Connection::new(Role::Server, Config::default(), now);
-        let mut buf = BytesMut::with_capacity(BATCH);
-        for _ in 0..3 {
-            exchange(&mut client, &mut server, &mut buf, now);
-            exchange(&mut server, &mut client, &mut buf, now);
-        }
-        while client.poll_event().is_some() {}
-        while server.poll_event().is_some() {}
+        let (mut client, mut server, mut buf) = settled_pair(now, BATCH);
         let req = request();
         let payload = Bytes::from(vec![0x2a; TOTAL]);
         let mut out = BytesMut::with_capacity(BATCH);
