@@ -47,6 +47,7 @@
 
 mod error;
 mod field;
+mod id_map;
 mod stream_id;
 
 pub mod frame;
@@ -56,5 +57,6 @@ pub mod native;
 
 pub use error::{ConnectionError, Error, Initiator, Reason, StreamError};
 pub use field::{FIELD_OVERHEAD, HeaderField};
+pub use id_map::{IdHasher, IdMap};
 pub use stream_id::StreamId;
 pub mod conn;

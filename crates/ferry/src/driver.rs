@@ -26,7 +26,6 @@
 //! the peer with a small read into the task itself ([`IDLE_READ`] bytes),
 //! so an idle connection holds only its state.
 
-use std::collections::HashMap;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,8 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, OutBuf, Role};
-use ferry_wire::grpc::{RequestError, RequestHead};
-use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
+use ferry_wire::grpc::{Metadata, RequestError, RequestHead, ResponseHead};
+use ferry_wire::{ConnectionError, HeaderField, IdMap, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
@@ -96,6 +95,11 @@ pub(crate) enum Command {
         id: StreamId,
         trailers: Vec<HeaderField>,
     },
+    /// Server: a whole successful unary answer (headers, the one message,
+    /// an OK status) in one command, as typed parts: HTTP/2 encodes them as
+    /// three header and data frames, the native protocol as one RESPONSE
+    /// frame, with no header lists in between.
+    Respond { id: StreamId, answer: Box<Answer> },
     /// Cancel the stream.
     Reset { id: StreamId, reason: Reason },
     /// The call consumed this much of the stream's data.
@@ -113,6 +117,25 @@ pub(crate) enum Command {
         reason: Reason,
         detail: &'static str,
     },
+}
+
+/// A successful unary answer: the response head, the one framed message
+/// (5-byte prefix included) and the trailing metadata of an OK status.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) head: ResponseHead,
+    pub(crate) message: Bytes,
+    pub(crate) trailers: Metadata,
+}
+
+impl Answer {
+    /// The OK status's trailers as HTTP/2 fields.
+    pub(crate) fn trailer_fields(&self) -> Vec<HeaderField> {
+        let mut fields = Vec::with_capacity(1 + self.trailers.len());
+        fields.push(HeaderField::from_static("grpc-status", "0"));
+        self.trailers.encode(&mut fields);
+        fields
+    }
 }
 
 /// What a connection tells a call.
@@ -234,8 +257,8 @@ where
         // driver holds none, so its command channel closes when the last
         // `Channel` clone (and call) is gone, and the connection ends.
         handle: on_stream.is_some().then(|| handle.clone()),
-        streams: HashMap::new(),
-        writable: HashMap::new(),
+        streams: IdMap::default(),
+        writable: IdMap::default(),
         pending_opens: Vec::new(),
         finishing: Vec::new(),
         stop_receiving: Vec::new(),
@@ -252,8 +275,8 @@ struct Driver {
     rx: mpsc::UnboundedReceiver<Command>,
     /// Server: our own handle, given to incoming streams.
     handle: Option<Handle>,
-    streams: HashMap<StreamId, StreamSlot>,
-    writable: HashMap<StreamId, oneshot::Sender<()>>,
+    streams: IdMap<StreamId, StreamSlot>,
+    writable: IdMap<StreamId, oneshot::Sender<()>>,
     pending_opens: Vec<Command>,
     /// Streams whose sending side we ended (see `sweep`).
     finishing: Vec<StreamId>,
@@ -464,10 +487,10 @@ impl Driver {
     /// Frees the driver's own tables while no stream is open.
     fn release_tables(&mut self) {
         if self.streams.capacity() > 0 {
-            self.streams = HashMap::new();
+            self.streams = IdMap::default();
         }
         if self.writable.is_empty() && self.writable.capacity() > 0 {
-            self.writable = HashMap::new();
+            self.writable = IdMap::default();
         }
         if self.pending_opens.is_empty() {
             self.pending_opens = Vec::new();
@@ -552,6 +575,16 @@ impl Driver {
             }
             Command::Trailers { id, trailers } => {
                 let _ = self.conn.send_trailers(id, trailers);
+                self.finished_sending(id);
+            }
+            Command::Respond { id, answer } => {
+                let trailers = answer.trailer_fields();
+                let Answer { head, message, .. } = *answer;
+                if self.conn.send_headers(id, &head.encode(), false).is_ok()
+                    && self.conn.send_data(id, message, false).is_ok()
+                {
+                    let _ = self.conn.send_trailers(id, trailers);
+                }
                 self.finished_sending(id);
             }
             Command::Reset { id, reason } => {
@@ -799,8 +832,8 @@ mod tests {
             conn,
             rx,
             handle: None,
-            streams: HashMap::new(),
-            writable: HashMap::new(),
+            streams: IdMap::default(),
+            writable: IdMap::default(),
             pending_opens: Vec::new(),
             finishing: Vec::new(),
             stop_receiving: Vec::new(),

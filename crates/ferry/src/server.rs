@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
-use crate::driver::{self, Command, Handle, Incoming, MaxAge, RequestStart};
+use crate::driver::{self, Answer, Command, Handle, Incoming, MaxAge, RequestStart};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -160,22 +160,45 @@ impl ResponseSink {
 
     fn send_headers(&mut self, metadata: Metadata) {
         if !self.headers_sent {
-            self.headers_sent = true;
-            let mut metadata = metadata;
-            metadata.extend(std::mem::take(&mut self.extra));
-            let mut head = ResponseHead::new().with_metadata(metadata);
-            if !self.send.encoding.is_identity() {
-                head = head.with_encoding(self.send.encoding.as_str());
-            }
-            let headers = head
-                .with_accept_encoding(self.accept.to_header_value())
-                .encode();
+            let headers = self.response_head(metadata).encode();
             self.send.handle.send(Command::Headers {
                 id: self.send.id,
                 headers,
                 end_stream: false,
             });
         }
+    }
+
+    /// The response head with `metadata` and what interceptors added; the
+    /// headers count as sent from here on.
+    fn response_head(&mut self, mut metadata: Metadata) -> ResponseHead {
+        self.headers_sent = true;
+        metadata.extend(std::mem::take(&mut self.extra));
+        let mut head = ResponseHead::new().with_metadata(metadata);
+        if !self.send.encoding.is_identity() {
+            head = head.with_encoding(self.send.encoding.as_str());
+        }
+        head.with_accept_encoding(self.accept.to_header_value())
+    }
+
+    /// Ends a call that succeeded with one message: headers, the message
+    /// (framed) and an OK status with `trailers`, as one command.
+    fn respond(mut self, metadata: Metadata, message: Bytes, trailers: Metadata) {
+        if self.headers_sent {
+            // Not for unary calls; kept correct for any caller.
+            let _ = self.send.send_last(message);
+            return self.finish(Status::ok().with_metadata(trailers));
+        }
+        let answer = Answer {
+            head: self.response_head(metadata),
+            message,
+            trailers,
+        };
+        self.send.handle.send(Command::Respond {
+            id: self.send.id,
+            answer: Box::new(answer),
+        });
+        self.guard.finished = true;
     }
 
     async fn send_message(&mut self, data: Bytes) -> Result<(), Status> {
@@ -342,14 +365,12 @@ async fn respond_one<C: Codec>(
             let trailers = std::mem::take(response.trailers_mut());
             sink.choose_compression(response.compression());
             let (metadata, message) = response.into_parts();
-            sink.send_headers(metadata);
-            let sent = match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
-                Ok(data) => sink.send.send_last(data),
-                Err(status) => Err(status),
-            };
-            match sent {
-                Ok(()) => sink.finish(Status::ok().with_metadata(trailers)),
-                Err(status) => sink.finish(status.framework()),
+            match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
+                Ok(data) => sink.respond(metadata, data, trailers),
+                Err(status) => {
+                    sink.send_headers(metadata);
+                    sink.finish(status.framework());
+                }
             }
         }
         Err(status) => sink.finish(status),

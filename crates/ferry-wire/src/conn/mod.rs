@@ -47,8 +47,7 @@ mod send;
 mod state;
 mod validate;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -110,33 +109,7 @@ enum Shutdown {
     Draining,
 }
 
-/// Hashes stream ids for the stream table. Ids are small integers and a
-/// connection holds a few hundred at most (the concurrency limit also bounds
-/// what ids a peer picks to collide can cost), so a multiplicative hash does
-/// the job at a fraction of SipHash's cost, which showed up in profiles of
-/// the unary path.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u32(u32::from(b) ^ (self.0 as u32));
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        let h = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        // Fold the high bits down: the table indexes with the low ones.
-        self.0 = h ^ (h >> 29);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type StreamMap = HashMap<StreamId, Stream, BuildHasherDefault<IdHasher>>;
+type StreamMap = crate::IdMap<StreamId, Stream>;
 
 /// What we know of the peer's SETTINGS (RFC defaults until it says more).
 #[derive(Clone, Copy, Debug)]

@@ -500,7 +500,7 @@ fn many_large_messages_at_once_all_complete() {
         let id = c.open_stream(&req(), false).unwrap();
         c.send_data(id, Bytes::from(vec![0u8; LEN]), true).unwrap();
     }
-    let mut received: HashMap<StreamId, usize> = HashMap::new();
+    let mut received: std::collections::HashMap<StreamId, usize> = std::collections::HashMap::new();
     let mut complete = 0;
     for _ in 0..10_000 {
         exchange(&mut c, &mut s, now);

@@ -6,6 +6,8 @@ use ferry_wire::HeaderField;
 use ferry_wire::grpc::{self, RequestError, RequestHead, percent_encode};
 use ferry_wire::native::{Flags, Frame, Meta};
 
+use crate::driver::Answer;
+
 /// Request pseudo-headers and fields a native REQUEST leaves out (they are
 /// implied, or carried in their own metadata entries).
 pub(super) fn is_reserved(name: &[u8]) -> bool {
@@ -61,6 +63,28 @@ pub(super) fn request_meta(head: &RequestHead) -> Meta {
         }
     }
     meta
+}
+
+/// A unary answer's part of a RESPONSE's metadata: the response metadata,
+/// the encoding, and the OK status's trailing metadata.
+pub(super) fn answer_meta(answer: &Answer, meta: &mut Meta) {
+    meta.encoding = answer.head.encoding().map(str::to_owned);
+    let mut fields = Vec::new();
+    for (metadata, into) in [
+        (answer.head.metadata(), &mut meta.headers),
+        (&answer.trailers, &mut meta.trailers),
+    ] {
+        if metadata.is_empty() {
+            continue;
+        }
+        fields.clear();
+        metadata.encode(&mut fields);
+        for field in &fields {
+            if !is_reserved(&field.name) {
+                push_header(into, field);
+            }
+        }
+    }
 }
 
 /// The request head the server's routing reads, built from the REQUEST's

@@ -29,12 +29,13 @@ mod metadata;
 mod recv;
 mod send;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ferry_wire::IdMap;
 use ferry_wire::conn::OpenError;
 use ferry_wire::grpc::{self, MessageDecoder};
 use ferry_wire::native::{Flags, Frame, FrameDecoder, Kind, Meta, Setting};
@@ -148,6 +149,17 @@ impl Out {
             body: Bytes::new(),
         }
     }
+
+    fn encode(self, kind: Kind, id: u32, out: &mut BytesMut) {
+        Frame {
+            flags: self.flags,
+            status: self.status,
+            meta: self.meta.map(|m| m.to_bytes()).unwrap_or_default(),
+            body: self.body,
+            ..Frame::new(kind, u64::from(id))
+        }
+        .encode(out);
+    }
 }
 
 /// Spawns a native client connection's driver.
@@ -202,7 +214,7 @@ where
         handle: on_stream.is_some().then(|| handle.clone()),
         on_stream,
         shared,
-        calls: HashMap::new(),
+        calls: IdMap::default(),
         dirty: Vec::new(),
         out: BytesMut::with_capacity(16 * 1024),
         next_id: 1,
@@ -238,7 +250,7 @@ struct Driver {
     handle: Option<Handle>,
     on_stream: Option<OnStream>,
     shared: Arc<Shared>,
-    calls: HashMap<u32, Call>,
+    calls: IdMap<u32, Call>,
     /// Calls with frames queued since the last flush.
     dirty: Vec<u32>,
     out: BytesMut,

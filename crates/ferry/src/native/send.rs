@@ -12,9 +12,9 @@ use ferry_wire::{ConnectionError, HeaderField, Reason, StreamId};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::metadata::{is_reserved, push_header, request_meta, response_start, utf8};
+use super::metadata::{answer_meta, is_reserved, push_header, request_meta, response_start, utf8};
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
-use crate::driver::{Command, StreamEvent};
+use crate::driver::{Answer, Command, StreamEvent};
 use crate::events::EventSender;
 
 impl Driver {
@@ -39,6 +39,7 @@ impl Driver {
                 ready,
             } => self.data(id, data, end_stream, ready),
             Command::Trailers { id, trailers } => self.trailers(id, &trailers),
+            Command::Respond { id, answer } => self.respond(id, &answer),
             Command::Reset { id, reason } => self.reset(id, reason),
             Command::Release { id, n } => self.release(id, n),
             Command::Expect { .. } | Command::StopReceiving { .. } => {}
@@ -226,15 +227,7 @@ impl Driver {
             }
         }
         if let Some(len) = failed {
-            let status = if len > 0 {
-                grpc::Status::new(
-                    grpc::Code::ResourceExhausted,
-                    format!("message of {len} bytes exceeds the peer's limit of {peer_max}"),
-                )
-            } else {
-                grpc::Status::new(grpc::Code::Internal, "malformed outgoing message framing")
-            };
-            self.fail_call(id, status);
+            self.fail_call(id, unsendable(len, peer_max));
             return;
         }
         if end_stream {
@@ -257,6 +250,48 @@ impl Driver {
         }
         if let Some(ready) = ready {
             call.ready = Some(ready);
+        }
+        self.dirty.push(id);
+    }
+
+    /// Server: a whole unary answer as one RESPONSE frame carrying the
+    /// response metadata, the message, END_STREAM and the OK status.
+    pub(super) fn respond(&mut self, id: StreamId, answer: &Answer) {
+        let id = id.as_u32();
+        let peer_max = self.peer.max_body as usize;
+        let kind = self.kind_out();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.sent_end {
+            return;
+        }
+        let message = match whole_message(&answer.message) {
+            Some(m) if m.data.len() <= peer_max => m,
+            Some(m) => return self.fail_call(id, unsendable(m.data.len(), peer_max)),
+            None => return self.fail_call(id, unsendable(0, peer_max)),
+        };
+        call.sent_end = true;
+        if !call.one_way {
+            let mut meta = call.pending_meta.take().unwrap_or_default();
+            answer_meta(answer, &mut meta);
+            let mut flags = Flags::MESSAGE | Flags::END_STREAM;
+            if message.compressed {
+                flags = flags | Flags::COMPRESSED;
+            }
+            let out = Out {
+                flags,
+                status: 0,
+                meta: Some(meta),
+                body: message.data,
+            };
+            if call.queued.is_empty() && call.send_credit > 0 {
+                // The usual case: straight out, without the queue.
+                call.send_credit -= out.body.len() as i64 + MESSAGE_OVERHEAD;
+                out.encode(kind, id, &mut self.out);
+            } else {
+                call.queued.push_back(out);
+            }
         }
         self.dirty.push(id);
     }
@@ -292,14 +327,7 @@ impl Driver {
             if is_message {
                 call.send_credit -= out.body.len() as i64 + MESSAGE_OVERHEAD;
             }
-            Frame {
-                flags: out.flags,
-                status: out.status,
-                meta: out.meta.map(|m| m.to_bytes()).unwrap_or_default(),
-                body: out.body,
-                ..Frame::new(kind, u64::from(id))
-            }
-            .encode(&mut self.out);
+            out.encode(kind, id, &mut self.out);
         }
         if call.send_credit > 0
             && call.queued.is_empty()
@@ -445,6 +473,19 @@ impl Driver {
             }
             Side::Client => self.drain = Some(Drain::Final),
         }
+    }
+}
+
+/// Why a call's outgoing message cannot be sent: `len` bytes over the
+/// peer's limit, or (`len` 0) not a well-framed message.
+fn unsendable(len: usize, peer_max: usize) -> grpc::Status {
+    if len > 0 {
+        grpc::Status::new(
+            grpc::Code::ResourceExhausted,
+            format!("message of {len} bytes exceeds the peer's limit of {peer_max}"),
+        )
+    } else {
+        grpc::Status::new(grpc::Code::Internal, "malformed outgoing message framing")
     }
 }
 
