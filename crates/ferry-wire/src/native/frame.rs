@@ -5,7 +5,7 @@ use std::ops::BitOr;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::NativeError;
+use super::{Meta, NativeError};
 
 /// The first two bytes of every frame.
 pub const MAGIC: [u8; 2] = [0xFE, 0x52];
@@ -288,7 +288,12 @@ impl Frame {
     /// every receiver's limit refuses: senders check a message against the
     /// peer's `max_body` before framing it.
     pub fn encode_header(&self, dst: &mut impl BufMut) {
-        let meta_len = u32::try_from(self.meta.len()).unwrap_or(u32::MAX);
+        self.encode_header_with(self.meta.len(), dst);
+    }
+
+    /// The fixed header announcing a metadata section of `meta_len` bytes.
+    fn encode_header_with(&self, meta_len: usize, dst: &mut impl BufMut) {
+        let meta_len = u32::try_from(meta_len).unwrap_or(u32::MAX);
         let body_len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
         dst.put_slice(&MAGIC);
         dst.put_u8(VERSION);
@@ -306,6 +311,19 @@ impl Frame {
     pub fn encode(&self, dst: &mut BytesMut) {
         dst.reserve(self.encoded_len());
         self.encode_header(dst);
+        dst.put_slice(&self.meta);
+        dst.put_slice(&self.body);
+    }
+
+    /// Writes the whole frame with `meta` as its metadata section (in place
+    /// of [`meta`](Frame::meta), which should be empty), encoding it
+    /// straight into `dst`: the same bytes as `Frame { meta:
+    /// meta.to_bytes(), .. }.encode(dst)` without the section's own buffer.
+    pub fn encode_with_meta(&self, meta: &Meta, dst: &mut BytesMut) {
+        let meta_len = meta.encoded_len() + self.meta.len();
+        dst.reserve(HEADER_LEN + meta_len + self.body.len());
+        self.encode_header_with(meta_len, dst);
+        meta.encode(dst);
         dst.put_slice(&self.meta);
         dst.put_slice(&self.body);
     }
@@ -429,6 +447,31 @@ mod tests {
         }
         assert!(buf.is_empty(), "{} bytes left over", buf.len());
         Ok(frames)
+    }
+
+    #[test]
+    fn metadata_encoded_in_place_is_the_same_frame() {
+        let meta = Meta {
+            service: Some("bench.Bench".into()),
+            method: Some("Unary".into()),
+            timeout: Some(std::time::Duration::from_millis(250)),
+            headers: vec![("x-user".into(), Bytes::from_static(b"ann"))],
+            ..Meta::default()
+        };
+        let frame = Frame {
+            flags: Flags::MESSAGE | Flags::END_STREAM,
+            body: Bytes::from_static(b"hello"),
+            ..Frame::new(Kind::Request, 7)
+        };
+        let mut in_place = BytesMut::new();
+        frame.encode_with_meta(&meta, &mut in_place);
+        let mut separate = BytesMut::new();
+        Frame {
+            meta: meta.to_bytes(),
+            ..frame.clone()
+        }
+        .encode(&mut separate);
+        assert_eq!(in_place, separate);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 
 use super::{NativeError, varint};
 
@@ -190,65 +190,107 @@ impl Meta {
             .map(|&(_, v)| v)
     }
 
-    /// Appends the encoded section.
-    pub fn encode(&self, dst: &mut Vec<u8>) {
-        fn entry(dst: &mut Vec<u8>, tag: u8, value: &[u8]) {
-            dst.push(tag);
-            varint::put(dst, value.len() as u64);
-            dst.extend_from_slice(value);
+    /// Appends the encoded section ([`encoded_len`](Meta::encoded_len)
+    /// bytes).
+    pub fn encode(&self, dst: &mut impl BufMut) {
+        self.visit(|tag, parts| {
+            dst.put_u8(tag);
+            varint::put(dst, parts.len() as u64);
+            match parts {
+                Value::Bytes(value) => dst.put_slice(value),
+                Value::Varint(value) => varint::put(dst, value),
+                Value::Pair(key, value) => {
+                    varint::put(dst, key.len() as u64);
+                    dst.put_slice(key);
+                    dst.put_slice(value);
+                }
+                Value::Setting(id, value) => {
+                    dst.put_u8(id);
+                    varint::put(dst, value);
+                }
+            }
+        });
+    }
+
+    /// The length of the encoded section.
+    pub fn encoded_len(&self) -> usize {
+        let mut total = 0;
+        self.visit(|_, value| {
+            let len = value.len();
+            total += 1 + varint::len(len as u64) + len;
+        });
+        total
+    }
+
+    /// Calls `f` with each entry's tag and value, in encoding order.
+    fn visit(&self, mut f: impl FnMut(u8, Value<'_>)) {
+        fn text(s: &Option<String>) -> Option<&[u8]> {
+            s.as_deref().map(str::as_bytes)
         }
-        let mut scratch = Vec::new();
-        if let Some(service) = &self.service {
-            entry(dst, tag::SERVICE, service.as_bytes());
+        if let Some(service) = text(&self.service) {
+            f(tag::SERVICE, Value::Bytes(service));
         }
-        if let Some(method) = &self.method {
-            entry(dst, tag::METHOD, method.as_bytes());
+        if let Some(method) = text(&self.method) {
+            f(tag::METHOD, Value::Bytes(method));
         }
         if let Some(timeout) = self.timeout {
-            scratch.clear();
-            varint::put(
-                &mut scratch,
-                u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX),
-            );
-            entry(dst, tag::TIMEOUT, &scratch);
+            let micros = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+            f(tag::TIMEOUT, Value::Varint(micros));
         }
         for (tag, pairs) in [(tag::HEADER, &self.headers), (tag::TRAILER, &self.trailers)] {
             for (key, value) in pairs {
-                scratch.clear();
-                varint::put(&mut scratch, key.len() as u64);
-                scratch.extend_from_slice(key.as_bytes());
-                scratch.extend_from_slice(value);
-                entry(dst, tag, &scratch);
+                f(tag, Value::Pair(key.as_bytes(), value));
             }
         }
-        if let Some(message) = &self.status_message {
-            entry(dst, tag::STATUS_MESSAGE, message.as_bytes());
+        if let Some(message) = text(&self.status_message) {
+            f(tag::STATUS_MESSAGE, Value::Bytes(message));
         }
         if let Some(details) = &self.status_details {
-            entry(dst, tag::STATUS_DETAILS, details);
+            f(tag::STATUS_DETAILS, Value::Bytes(details));
         }
-        if let Some(encoding) = &self.encoding {
-            entry(dst, tag::ENCODING, encoding.as_bytes());
+        if let Some(encoding) = text(&self.encoding) {
+            f(tag::ENCODING, Value::Bytes(encoding));
         }
-        if let Some(implementation) = &self.implementation {
-            entry(dst, tag::IMPLEMENTATION, implementation.as_bytes());
+        if let Some(implementation) = text(&self.implementation) {
+            f(tag::IMPLEMENTATION, Value::Bytes(implementation));
         }
         for &(id, value) in &self.settings {
-            scratch.clear();
-            scratch.push(id);
-            varint::put(&mut scratch, value);
-            entry(dst, tag::SETTING, &scratch);
+            f(tag::SETTING, Value::Setting(id, value));
         }
-        if let Some(agent) = &self.agent {
-            entry(dst, tag::AGENT, agent.as_bytes());
+        if let Some(agent) = text(&self.agent) {
+            f(tag::AGENT, Value::Bytes(agent));
         }
     }
 
     /// The encoded section as [`Bytes`], for [`Frame::meta`](super::Frame::meta).
     pub fn to_bytes(&self) -> Bytes {
-        let mut dst = Vec::new();
+        let mut dst = Vec::with_capacity(self.encoded_len());
         self.encode(&mut dst);
         Bytes::from(dst)
+    }
+}
+
+/// One entry's value, as `Meta::visit` hands it out.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Bytes(&'a [u8]),
+    /// A varint (the timeout).
+    Varint(u64),
+    /// A header or trailer: the key's length, the key, the value.
+    Pair(&'a [u8], &'a [u8]),
+    /// A setting: its id byte, then its value as a varint.
+    Setting(u8, u64),
+}
+
+impl Value<'_> {
+    /// The value's encoded length.
+    fn len(self) -> usize {
+        match self {
+            Value::Bytes(value) => value.len(),
+            Value::Varint(value) => varint::len(value),
+            Value::Pair(key, value) => varint::len(key.len() as u64) + key.len() + value.len(),
+            Value::Setting(_, value) => 1 + varint::len(value),
+        }
     }
 }
 
@@ -355,7 +397,9 @@ mod tests {
                 settings,
                 ..Meta::default()
             };
-            prop_assert_eq!(Meta::decode(&meta.to_bytes()), Ok(meta));
+            let bytes = meta.to_bytes();
+            prop_assert_eq!(bytes.len(), meta.encoded_len());
+            prop_assert_eq!(Meta::decode(&bytes), Ok(meta));
         }
 
         #[test]

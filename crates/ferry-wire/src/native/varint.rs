@@ -6,12 +6,18 @@ use super::NativeError;
 const MAX_LEN: usize = 10;
 
 /// Appends `value`.
-pub(super) fn put(dst: &mut Vec<u8>, mut value: u64) {
+pub(super) fn put(dst: &mut impl bytes::BufMut, mut value: u64) {
     while value >= 0x80 {
-        dst.push((value as u8) | 0x80);
+        dst.put_u8((value as u8) | 0x80);
         value >>= 7;
     }
-    dst.push(value as u8);
+    dst.put_u8(value as u8);
+}
+
+/// How many bytes `value` takes.
+pub(super) fn len(value: u64) -> usize {
+    // One byte per started group of 7 bits; 0 takes one byte.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Reads one varint from the front of `src`, advancing it.
@@ -49,6 +55,11 @@ mod tests {
         let mut buf = Vec::new();
         put(&mut buf, 300);
         assert_eq!(buf, [0xac, 0x02]);
+        for value in [0, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+            let mut buf = Vec::new();
+            put(&mut buf, value);
+            assert_eq!(len(value), buf.len(), "{value}");
+        }
     }
 
     #[test]

@@ -151,14 +151,16 @@ impl Out {
     }
 
     fn encode(self, kind: Kind, id: u32, out: &mut BytesMut) {
-        Frame {
+        let frame = Frame {
             flags: self.flags,
             status: self.status,
-            meta: self.meta.map(|m| m.to_bytes()).unwrap_or_default(),
             body: self.body,
             ..Frame::new(kind, u64::from(id))
+        };
+        match &self.meta {
+            Some(meta) => frame.encode_with_meta(meta, out),
+            None => frame.encode(out),
         }
-        .encode(out);
     }
 }
 
