@@ -16,6 +16,10 @@ struct Trailing;
 fn with_trailer<T>(message: T, value: &str) -> Result<Response<T>, Status> {
     let mut response = Response::new(message);
     response
+        .metadata_mut()
+        .insert("x-head", value)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    response
         .trailers_mut()
         .insert("x-trailer", value)
         .map_err(|e| Status::internal(e.to_string()))?;
@@ -61,10 +65,21 @@ async fn ok_trailers_reach_unary_and_streaming_clients() {
     let task = tokio::spawn(server.serve_with_shutdown(listener, async move {
         let _ = stopped.await;
     }));
-    let channel = ferry::Channel::connect(&format!("http://{addr}"))
+    // Over both protocols: a unary answer is one command, which each
+    // driver turns into its own frames.
+    for scheme in ["http", "ferry"] {
+        check_trailers(&format!("{scheme}://{addr}")).await;
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), task)
         .await
+        .expect("server stops in time")
+        .unwrap()
         .unwrap();
+}
 
+async fn check_trailers(uri: &str) {
+    let channel = ferry::Channel::connect(uri).await.unwrap();
     let reply = channel
         .unary("/test.Trailing/Unary", Request::new(msg("a")), codec())
         .await
@@ -74,8 +89,11 @@ async fn ok_trailers_reach_unary_and_streaming_clients() {
     assert_eq!(trailer, Some("unary"));
     let bin = reply.trailers().get("x-trailer-bin").map(|v| v.to_bytes());
     assert_eq!(bin.as_deref(), Some(&[0xab, 0xab][..]));
-    // Trailers are not response headers.
+    // Trailers are not response headers, and the other way round.
     assert!(reply.metadata().get("x-trailer").is_none());
+    let head = reply.metadata().get("x-head").and_then(|v| v.as_str());
+    assert_eq!(head, Some("unary"), "{uri}");
+    assert!(reply.trailers().get("x-head").is_none());
 
     let mut replies = channel
         .server_streaming("/test.Trailing/Stream", Request::new(msg("b")), codec())
@@ -93,10 +111,4 @@ async fn ok_trailers_reach_unary_and_streaming_clients() {
 
     drop(replies);
     drop(channel);
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("server stops in time")
-        .unwrap()
-        .unwrap();
 }
