@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseStart, Trailers};
+use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseHead, ResponseStart, Trailers};
 
 use crate::compression::{self, Encoding, EncodingSet, decompress};
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::client::{Attempt, Pump};
-use crate::driver::{Command, Handle, StreamEvent};
+use crate::driver::{Command, Handle, Reply, StreamEvent};
 use crate::events::EventReceiver;
 use crate::server::BoxFuture;
 use crate::status::{Delivery, Status};
@@ -297,6 +297,22 @@ impl RecvStream {
                     self.outcome = Some(Status::from_wire(status, metadata));
                 }
             }
+            StreamEvent::Reply(reply) => {
+                let Reply {
+                    head,
+                    message,
+                    status,
+                    trailers,
+                } = *reply;
+                if !self.on_head(head) {
+                    // Refused by its encoding: that status stands.
+                    return;
+                }
+                self.pushed += message.len() as u64;
+                self.decoder.push(message);
+                self.ended = true;
+                self.outcome = Some(Status::from_wire(status, trailers));
+            }
             StreamEvent::Reset(error) => {
                 self.ended = true;
                 self.outcome = Some(reset_status(&error, self.side));
@@ -311,19 +327,9 @@ impl RecvStream {
     fn on_headers(&mut self, headers: &[HeaderField], end_stream: bool) {
         match ResponseStart::decode(headers, end_stream) {
             Ok(ResponseStart::Headers(head)) => {
-                self.headers_seen = true;
-                match self
-                    .accept
-                    .recv_encoding(head.encoding().map(str::as_bytes))
-                {
-                    Ok(encoding) => self.encoding = encoding,
-                    Err(e) => {
-                        self.ended = true;
-                        self.outcome = Some(Status::from(e.to_status()));
-                        return;
-                    }
+                if !self.on_head(head) {
+                    return;
                 }
-                self.headers = Some(head.into_metadata());
             }
             Ok(ResponseStart::TrailersOnly(trailers)) => {
                 self.headers_seen = true;
@@ -340,6 +346,25 @@ impl RecvStream {
         if end_stream {
             self.ended = true;
         }
+    }
+
+    /// The response head arrived. False (and the call over) when its
+    /// encoding is not one we accept.
+    fn on_head(&mut self, head: ResponseHead) -> bool {
+        self.headers_seen = true;
+        match self
+            .accept
+            .recv_encoding(head.encoding().map(str::as_bytes))
+        {
+            Ok(encoding) => self.encoding = encoding,
+            Err(e) => {
+                self.ended = true;
+                self.outcome = Some(Status::from(e.to_status()));
+                return false;
+            }
+        }
+        self.headers = Some(head.into_metadata());
+        true
     }
 
     /// Gives the bytes of messages already handed out back to the peer.

@@ -138,6 +138,16 @@ impl Answer {
     }
 }
 
+/// A response in one event: its head, its one message (gRPC-framed) and
+/// its OK status with the trailing metadata.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) head: ResponseHead,
+    pub(crate) message: Bytes,
+    pub(crate) status: ferry_wire::grpc::Status,
+    pub(crate) trailers: Metadata,
+}
+
 /// What a connection tells a call.
 #[derive(Debug)]
 pub(crate) enum StreamEvent {
@@ -150,6 +160,10 @@ pub(crate) enum StreamEvent {
         end_stream: bool,
     },
     Trailers(Vec<HeaderField>),
+    /// Client: a whole response that ended OK with one small message, as
+    /// typed parts (the native protocol's unary answer in one frame): what
+    /// `Headers`, `Data` and `Trailers` carry, without header lists.
+    Reply(Box<Reply>),
     Reset(StreamError),
     /// The connection ended under the stream.
     Closed(ConnectionError),

@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_wire::conn::OpenError;
-use ferry_wire::grpc;
+use ferry_wire::grpc::{self, Metadata, ResponseHead};
 use ferry_wire::native::{Flags, Frame, Kind, Meta, Setting};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::sync::oneshot;
 
 use super::metadata::{request_head, response_start, trailer_fields};
 use super::{COPY_LIMIT, Call, Drain, Driver, MESSAGE_OVERHEAD, Peer, Side};
-use crate::driver::{Command, Incoming, RequestStart, StreamEvent};
+use crate::driver::{Command, Incoming, Reply, RequestStart, StreamEvent};
 use crate::events;
 
 impl Driver {
@@ -284,6 +284,17 @@ impl Driver {
             }
         };
         let ends = frame.has(Flags::END_STREAM);
+        if !call.heard
+            && ends
+            && let Some(reply) = whole_reply(&frame, &meta)
+        {
+            // The usual unary answer: one typed event.
+            call.heard = true;
+            call.recv_end = true;
+            let _ = call.events.send(StreamEvent::Reply(Box::new(reply)));
+            self.finish_client_call(id);
+            return;
+        }
         if !call.heard {
             call.heard = true;
             if ends && !frame.has(Flags::MESSAGE) {
@@ -385,6 +396,58 @@ impl Driver {
     }
 }
 
+/// A RESPONSE frame that is a whole answer — one message of at most
+/// [`COPY_LIMIT`] bytes and an OK status — as one typed event; `None` for
+/// anything else, which goes the general way (headers, data, trailers).
+fn whole_reply(frame: &Frame, meta: &Meta) -> Option<Reply> {
+    if !frame.has(Flags::MESSAGE)
+        || frame.status != 0
+        || frame.has(Flags::FRAMEWORK_ERROR)
+        || frame.body.len() > COPY_LIMIT
+        || meta.status_details.is_some()
+        || meta
+            .trailers
+            .iter()
+            .any(|(key, _)| key == "grpc-status-details-bin")
+    {
+        return None;
+    }
+    // As the header lists would have been decoded (invalid metadata fails
+    // the call there, with the reason).
+    let metadata = |pairs: &[(String, Bytes)]| {
+        if pairs.is_empty() {
+            return Some(Metadata::new());
+        }
+        let fields: Vec<HeaderField> = pairs
+            .iter()
+            .map(|(key, value)| HeaderField::new(key.clone(), value.clone()))
+            .collect();
+        Metadata::decode(&fields).ok()
+    };
+    let mut head = ResponseHead::new().with_metadata(metadata(&meta.headers)?);
+    if let Some(encoding) = &meta.encoding {
+        head = head.with_encoding(encoding.clone());
+    }
+    let message = meta.status_message.clone().unwrap_or_default();
+    Some(Reply {
+        head,
+        message: framed(frame),
+        status: grpc::Status::new(grpc::Code::Ok, message),
+        trailers: metadata(&meta.trailers)?,
+    })
+}
+
+/// A frame's body behind its 5-byte gRPC message prefix, in one buffer.
+fn framed(frame: &Frame) -> Bytes {
+    let body = &frame.body;
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    let mut data = BytesMut::with_capacity(5 + body.len());
+    data.put_u8(u8::from(frame.has(Flags::COMPRESSED)));
+    data.put_u32(len);
+    data.put_slice(body);
+    data.freeze()
+}
+
 /// Hands a REQUEST frame's message (and end) to its server call.
 pub(super) fn deliver(call: &mut Call, frame: &Frame) {
     let ends = frame.has(Flags::END_STREAM);
@@ -413,11 +476,8 @@ pub(super) fn deliver_message(call: &mut Call, frame: &Frame, ends: bool) {
     prefix[1..].copy_from_slice(&len.to_be_bytes());
     call.outstanding += body.len() as i64 + MESSAGE_OVERHEAD;
     if body.len() <= COPY_LIMIT {
-        let mut data = BytesMut::with_capacity(5 + body.len());
-        data.put_slice(&prefix);
-        data.put_slice(body);
         let _ = call.events.send(StreamEvent::Data {
-            data: data.freeze(),
+            data: framed(frame),
             end_stream: ends,
         });
     } else {
