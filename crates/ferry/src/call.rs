@@ -250,6 +250,49 @@ impl RecvStream {
     /// Ends the stream locally with `status`. A client abandons the call
     /// (RST_STREAM CANCEL); a server's handler answers with the status
     /// instead, through its response.
+    /// Queues a whole request (see [`whole`](RecvStream::whole)) for
+    /// `poll_message`, for a handler that reads the request as a stream.
+    pub(crate) fn push_whole(&mut self, message: grpc::Message) {
+        let Ok(prefix) = grpc::message_header(message.compressed, message.data.len()) else {
+            self.outcome = Some(Status::resource_exhausted("request message too large"));
+            self.ended = true;
+            return;
+        };
+        let mut framed = BytesMut::with_capacity(prefix.len() + message.data.len());
+        framed.extend_from_slice(&prefix);
+        framed.extend_from_slice(&message.data);
+        self.pushed += framed.len() as u64;
+        self.decoder.push(framed.freeze());
+    }
+
+    /// A whole request handed over with its head (no events follow):
+    /// checked against the receive limit and decompressed as
+    /// `poll_message` does with a message from the stream.
+    pub(crate) fn whole(&mut self, message: grpc::Message) -> Result<Bytes, Status> {
+        self.ended = true;
+        self.last_compressed = message.compressed;
+        let len = message.data.len();
+        if len > self.max_message_size {
+            let error = grpc::DecodeError::TooLarge {
+                len,
+                max: self.max_message_size,
+            };
+            return Err(Status::from(error.to_status()));
+        }
+        if !message.compressed {
+            return Ok(message.data);
+        }
+        let mut out = BytesMut::new();
+        decompress(
+            self.encoding,
+            &message.data,
+            self.max_message_size,
+            &mut out,
+        )
+        .map(|()| out.freeze())
+        .map_err(|e| Status::from(e.to_status()))
+    }
+
     pub(crate) fn fail(&mut self, status: Status) -> Status {
         if self.outcome.is_none() {
             self.outcome = Some(status.clone());

@@ -185,6 +185,10 @@ pub(crate) struct Incoming {
     pub(crate) id: StreamId,
     pub(crate) start: RequestStart,
     pub(crate) end_stream: bool,
+    /// The whole request, when it arrived with the head and the end (a
+    /// native REQUEST frame with its one message and END_STREAM): handed
+    /// over here, not as events, and `end_stream` is set.
+    pub(crate) message: Option<ferry_wire::grpc::Message>,
     pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.
     pub(crate) cancelled: oneshot::Receiver<()>,
@@ -672,6 +676,7 @@ impl Driver {
                         id: stream_id,
                         start: RequestStart::Headers(headers),
                         end_stream,
+                        message: None,
                         events: rx,
                         cancelled: cancel_rx,
                         handle: handle.clone(),

@@ -70,6 +70,8 @@ pub trait Service: Send + Sync + 'static {
 pub struct ServerCall {
     head: RequestHead,
     recv: RecvStream,
+    /// The whole request, when it came with the head (see `Incoming`).
+    whole: Option<ferry_wire::grpc::Message>,
     sink: ResponseSink,
     deadline: Option<Instant>,
 }
@@ -103,9 +105,13 @@ impl ServerCall {
     /// Splits the call into its request metadata, the request stream
     /// (decoded with `decode`), the deadline and the response sink.
     fn split<T>(self, decode: Arc<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>) -> Parts<T> {
+        let mut recv = self.recv;
+        if let Some(message) = self.whole {
+            recv.push_whole(message);
+        }
         Parts {
             metadata: self.head.into_metadata(),
-            requests: Streaming::new(self.recv, decode, None),
+            requests: Streaming::new(recv, decode, None),
             deadline: self.deadline,
             sink: self.sink,
         }
@@ -254,6 +260,28 @@ async fn single_request<C: Codec>(
     call: ServerCall,
     codec: &C,
 ) -> Option<(Request<C::Decode>, ResponseSink)> {
+    if let Some(message) = call.whole {
+        // Arrived whole: decoded here, without a request stream.
+        let ServerCall {
+            head,
+            mut recv,
+            sink,
+            deadline,
+            ..
+        } = call;
+        let compressed = message.compressed;
+        return match recv.whole(message).and_then(|bytes| codec.decode(bytes)) {
+            Ok(message) => Some((
+                Request::from_parts(head.into_metadata(), message, deadline)
+                    .with_arrived_compressed(compressed),
+                sink,
+            )),
+            Err(status) => {
+                sink.finish(status.framework());
+                None
+            }
+        };
+    }
     let Parts {
         metadata,
         mut requests,
@@ -918,6 +946,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         id,
         start,
         end_stream,
+        message,
         events,
         cancelled,
         handle,
@@ -1025,6 +1054,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
     let call = ServerCall {
         head,
         recv,
+        whole: message,
         sink,
         deadline,
     };

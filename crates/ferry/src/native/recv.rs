@@ -194,16 +194,24 @@ impl Driver {
         let mut call = Call::new(tx, self.peer.initial_credit);
         call.cancel = Some(cancel_tx);
         call.one_way = frame.has(Flags::ONE_WAY);
-        let no_body = !frame.has(Flags::MESSAGE) && frame.has(Flags::END_STREAM);
+        let ends = frame.has(Flags::END_STREAM);
+        let has_message = frame.has(Flags::MESSAGE);
+        // A unary request (its one message and the end in this frame) goes
+        // to the call whole, with no events and no re-framing.
+        let message = (ends && has_message).then(|| grpc::Message {
+            compressed: frame.has(Flags::COMPRESSED),
+            data: frame.body.clone(),
+        });
         let incoming = Incoming {
             id: StreamId::new(id),
             start,
-            end_stream: no_body,
+            end_stream: ends && (message.is_some() || !has_message),
+            message,
             events: rx,
             cancelled: cancel_rx,
             handle: handle.clone(),
         };
-        if no_body {
+        if ends {
             call.recv_end = true;
         } else {
             deliver(&mut call, &frame);

@@ -358,6 +358,12 @@ async fn garbage_after_the_native_magic_closes_the_connection() {
 /// A native client's first bytes, written by hand: HELLO, then a unary
 /// `test.Echo/Unary` request carrying `text` with `flags` added.
 pub(crate) fn raw_unary(text: &str, flags: ferry_wire::native::Flags) -> bytes::BytesMut {
+    raw_request("Unary", text, flags)
+}
+
+/// As [`raw_unary`], for any `test.Echo` method: the request's one message
+/// and its end in the first REQUEST frame.
+fn raw_request(method: &str, text: &str, flags: ferry_wire::native::Flags) -> bytes::BytesMut {
     use ferry_wire::native::{Flags, Frame, Kind, Meta};
     use prost::Message as _;
 
@@ -365,7 +371,7 @@ pub(crate) fn raw_unary(text: &str, flags: ferry_wire::native::Flags) -> bytes::
     Frame::new(Kind::Hello, 0).encode(&mut out);
     let meta = Meta {
         service: Some("test.Echo".into()),
-        method: Some("Unary".into()),
+        method: Some(method.into()),
         ..Meta::default()
     };
     Frame {
@@ -380,8 +386,7 @@ pub(crate) fn raw_unary(text: &str, flags: ferry_wire::native::Flags) -> bytes::
 
 #[tokio::test]
 async fn the_server_speaks_native_frames_on_the_wire() {
-    use bytes::BytesMut;
-    use ferry_wire::native::{Flags, Frame, FrameDecoder, Kind, Meta, Setting};
+    use ferry_wire::native::{Flags, Kind, Meta, Setting};
     use prost::Message as _;
 
     let server = Running::start().await;
@@ -389,8 +394,27 @@ async fn the_server_speaks_native_frames_on_the_wire() {
     let out = raw_unary("raw", Flags::empty());
     sock.write_all(&out).await.unwrap();
 
+    let frames = frames_until_end(&mut sock).await;
+    assert_eq!(frames[0].kind, Kind::Hello);
+    let hello = Meta::decode(&frames[0].meta).unwrap();
+    assert!(hello.setting(Setting::MAX_BODY).is_some());
+    // A unary reply is one frame: message, end and status together.
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    let reply = &frames[1];
+    assert_eq!(reply.kind, Kind::Response);
+    assert!(reply.has(Flags::MESSAGE) && reply.has(Flags::END_STREAM));
+    assert_eq!(reply.status, 0);
+    assert_eq!(Msg::decode(reply.body.clone()).unwrap().text, "raw");
+    drop(sock);
+    server.stop().await;
+}
+
+/// The server's frames up to the first that ends a call.
+async fn frames_until_end(sock: &mut tokio::net::TcpStream) -> Vec<ferry_wire::native::Frame> {
+    use ferry_wire::native::{Flags, Frame, FrameDecoder};
+
     let decoder = FrameDecoder::new();
-    let mut buf = BytesMut::new();
+    let mut buf = bytes::BytesMut::new();
     let mut frames = Vec::new();
     while frames
         .last()
@@ -407,16 +431,62 @@ async fn the_server_speaks_native_frames_on_the_wire() {
             }
         }
     }
-    assert_eq!(frames[0].kind, Kind::Hello);
-    let hello = Meta::decode(&frames[0].meta).unwrap();
-    assert!(hello.setting(Setting::MAX_BODY).is_some());
-    // A unary reply is one frame: message, end and status together.
-    assert_eq!(frames.len(), 2, "{frames:?}");
-    let reply = &frames[1];
+    frames
+}
+
+/// A request whose one message and end come in its first frame reaches the
+/// handler whole, without a request stream: decompression, the receive
+/// limit (checked after decompressing) and handlers that read a stream
+/// treat it as a request that came in pieces, and as gRPC does.
+#[tokio::test]
+async fn a_request_that_arrives_whole_follows_the_stream_rules() {
+    use ferry::compression::Encoding;
+    use ferry_wire::native::{Flags, Kind};
+    use prost::Message as _;
+
+    let server = Running::start_with(ferry::Server::builder().max_recv_message_size(1_000)).await;
+    let mut messages = Vec::new();
+    for uri in [native_uri(&server), format!("http://{}", server.addr)] {
+        let zipped = Channel::builder(&uri)
+            .unwrap()
+            .send_compressed(Encoding::Gzip)
+            .connect()
+            .await
+            .unwrap();
+        let small = Msg {
+            payload: vec![1; 500],
+            ..msg("small")
+        };
+        let reply = zipped
+            .unary(&path("Unary"), Request::new(small), codec())
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().payload.len(), 500, "{uri}");
+        // A few dozen bytes on the wire, 4 KB once decompressed.
+        let big = Msg {
+            payload: vec![1; 4_000],
+            ..msg("big")
+        };
+        let status = zipped
+            .unary(&path("Unary"), Request::new(big), codec())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{uri}: {status:?}");
+        messages.push(status.message().to_owned());
+    }
+    assert_eq!(messages[0], messages[1]);
+
+    // A client-streaming method whose only message comes whole.
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    sock.write_all(&raw_request("ClientStream", "one", Flags::empty()))
+        .await
+        .unwrap();
+    let frames = frames_until_end(&mut sock).await;
+    let reply = frames.last().unwrap();
     assert_eq!(reply.kind, Kind::Response);
-    assert!(reply.has(Flags::MESSAGE) && reply.has(Flags::END_STREAM));
-    assert_eq!(reply.status, 0);
-    assert_eq!(Msg::decode(reply.body.clone()).unwrap().text, "raw");
+    assert_eq!(reply.status, 0, "{frames:?}");
+    let total = Msg::decode(reply.body.clone()).unwrap();
+    assert_eq!((total.count, total.text.as_str()), (1, "one"));
     drop(sock);
     server.stop().await;
 }
