@@ -6,7 +6,8 @@
 //! `RecvStream`), and a unary call hears two or three events in its whole
 //! life. A general-purpose unbounded channel allocates a block of 32 event
 //! slots per channel; this one is a queue behind an uncontended lock and a
-//! waker, so opening a call costs one small allocation.
+//! waker, with room for one event inline, so opening a call costs one small
+//! allocation.
 //!
 //! Ends: when the sender is dropped the receiver drains what is queued and
 //! then sees `None` (the driver is gone); when the receiver is dropped,
@@ -25,6 +26,7 @@ use crate::driver::StreamEvent;
 pub(crate) fn channel() -> (EventSender, EventReceiver) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue {
+            first: None,
             events: VecDeque::new(),
             sender_gone: false,
             receiver_gone: false,
@@ -45,6 +47,11 @@ struct Shared {
 }
 
 struct Queue {
+    /// The oldest event, kept inline: most calls hear one to three events
+    /// in their life, and a native unary call exactly one, so the common
+    /// case allocates no queue at all.
+    first: Option<StreamEvent>,
+    /// Events after `first`, in order.
     events: VecDeque<StreamEvent>,
     sender_gone: bool,
     receiver_gone: bool,
@@ -72,7 +79,11 @@ impl EventSender {
             if queue.receiver_gone {
                 return Err(event);
             }
-            queue.events.push_back(event);
+            if queue.first.is_none() && queue.events.is_empty() {
+                queue.first = Some(event);
+            } else {
+                queue.events.push_back(event);
+            }
         }
         self.shared.waker.wake();
         Ok(())
@@ -112,7 +123,7 @@ impl EventReceiver {
 
     fn try_next(&self) -> Poll<Option<StreamEvent>> {
         let mut queue = self.shared.lock();
-        match queue.events.pop_front() {
+        match queue.first.take().or_else(|| queue.events.pop_front()) {
             Some(event) => Poll::Ready(Some(event)),
             None if queue.sender_gone => Poll::Ready(None),
             None => Poll::Pending,
@@ -125,7 +136,7 @@ impl Drop for EventReceiver {
         let dropped = {
             let mut queue = self.shared.lock();
             queue.receiver_gone = true;
-            std::mem::take(&mut queue.events)
+            (queue.first.take(), std::mem::take(&mut queue.events))
         };
         // Events (and the buffers they hold) are dropped outside the lock.
         drop(dropped);

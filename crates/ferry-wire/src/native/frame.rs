@@ -295,16 +295,20 @@ impl Frame {
     fn encode_header_with(&self, meta_len: usize, dst: &mut impl BufMut) {
         let meta_len = u32::try_from(meta_len).unwrap_or(u32::MAX);
         let body_len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
-        dst.put_slice(&MAGIC);
-        dst.put_u8(VERSION);
-        dst.put_u8(HEADER_LEN as u8);
-        dst.put_u8(self.kind.as_u8());
-        dst.put_u8(self.flags.bits());
-        dst.put_u8(self.serialization.as_u8());
-        dst.put_u8(self.status);
-        dst.put_u64(self.id);
-        dst.put_u32(meta_len);
-        dst.put_u32(body_len);
+        // Built on the stack and written once: a `put` per field costs a
+        // capacity check each.
+        let mut header = [0u8; HEADER_LEN];
+        header[..2].copy_from_slice(&MAGIC);
+        header[2] = VERSION;
+        header[3] = HEADER_LEN as u8;
+        header[4] = self.kind.as_u8();
+        header[5] = self.flags.bits();
+        header[6] = self.serialization.as_u8();
+        header[7] = self.status;
+        header[8..16].copy_from_slice(&self.id.to_be_bytes());
+        header[16..20].copy_from_slice(&meta_len.to_be_bytes());
+        header[20..24].copy_from_slice(&body_len.to_be_bytes());
+        dst.put_slice(&header);
     }
 
     /// Writes the whole frame.

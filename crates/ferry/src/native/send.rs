@@ -91,6 +91,35 @@ impl Driver {
         // Goes out with the first message (or the end), or alone below.
         call.pending_meta = Some(request_meta(&head));
         let one_way = call.one_way;
+        let unary = match &body {
+            Some(body) if end_stream => whole_message(body)
+                .filter(|m| m.data.len() <= self.peer.max_body as usize && call.send_credit > 0),
+            _ => None,
+        };
+        if let Some(message) = unary {
+            // The usual unary request: one REQUEST frame, written now.
+            let mut flags = Flags::MESSAGE | Flags::END_STREAM;
+            if message.compressed {
+                flags = flags | Flags::COMPRESSED;
+            }
+            if one_way {
+                flags = flags | Flags::ONE_WAY;
+            }
+            call.send_credit -= message.data.len() as i64 + MESSAGE_OVERHEAD;
+            call.sent_end = true;
+            let out = Out {
+                flags,
+                status: 0,
+                meta: call.pending_meta.take(),
+                body: message.data,
+            };
+            out.encode(Kind::Request, id, &mut self.out);
+            self.calls.insert(id, call);
+            let _ = reply.send(Ok(StreamId::new(id)));
+            // `pump` ends a one-way call once its request is out.
+            self.dirty.push(id);
+            return;
+        }
         self.calls.insert(id, call);
         let _ = reply.send(Ok(StreamId::new(id)));
         match body {
