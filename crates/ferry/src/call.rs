@@ -713,6 +713,7 @@ impl SendStream {
     pub(crate) fn frame(
         &mut self,
         compress: bool,
+        size_hint: Option<usize>,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
     ) -> Result<Bytes, Status> {
         frame_message(
@@ -721,6 +722,7 @@ impl SendStream {
             self.min_compress_size,
             &mut self.buf,
             &mut self.scratch,
+            size_hint,
             encode,
         )
     }
@@ -783,10 +785,14 @@ pub(crate) fn frame_message(
     min_size: usize,
     buf: &mut BytesMut,
     scratch: &mut BytesMut,
+    size_hint: Option<usize>,
     encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
 ) -> Result<Bytes, Status> {
     const PREFIX: usize = grpc::MESSAGE_HEADER_LEN;
     buf.clear();
+    if let Some(len) = size_hint {
+        buf.reserve(PREFIX.saturating_add(len));
+    }
     buf.extend_from_slice(&[0; PREFIX]);
     encode(buf)?;
     let len = buf.len() - PREFIX;

@@ -855,6 +855,7 @@ impl Channel {
             self.inner.min_compress_size,
             &mut BytesMut::new(),
             &mut BytesMut::new(),
+            codec.encoded_len(message),
             |buf| codec.encode(message, buf),
         )
         .map_err(|s| s.with_delivery(Delivery::NotSent))
@@ -1065,8 +1066,9 @@ where
                 taken = true;
                 let message = item.into_outbound();
                 let compress = message.may_compress();
-                let Ok(data) = send.frame(compress, |buf| codec.encode(message.get_ref(), buf))
-                else {
+                let Ok(data) = send.frame(compress, codec.encoded_len(message.get_ref()), |buf| {
+                    codec.encode(message.get_ref(), buf)
+                }) else {
                     return;
                 };
                 drop(message);

@@ -22,6 +22,14 @@ pub trait Codec: Clone + Send + Sync + 'static {
 
     /// Decodes one whole message.
     fn decode(&self, src: Bytes) -> Result<Self::Decode, Status>;
+
+    /// How many bytes `item` encodes to, when that is cheap to know: the
+    /// message buffer is then sized once instead of growing while
+    /// `encode` writes. `None` (the default) is always correct.
+    fn encoded_len(&self, item: &Self::Encode) -> Option<usize> {
+        let _ = item;
+        None
+    }
 }
 
 /// A codec's decoding as a shareable function, for the message streams
@@ -80,6 +88,10 @@ where
         D::decode(src)
             .map_err(|e| Status::internal(format!("failed to decode message: {e}")).framework())
     }
+
+    fn encoded_len(&self, item: &E) -> Option<usize> {
+        Some(item.encoded_len())
+    }
 }
 
 /// Raw bytes in and out, for proxies, tests and benchmarks.
@@ -97,5 +109,9 @@ impl Codec for BytesCodec {
 
     fn decode(&self, src: Bytes) -> Result<Bytes, Status> {
         Ok(src)
+    }
+
+    fn encoded_len(&self, item: &Bytes) -> Option<usize> {
+        Some(item.len())
     }
 }

@@ -393,7 +393,9 @@ async fn respond_one<C: Codec>(
             let trailers = std::mem::take(response.trailers_mut());
             sink.choose_compression(response.compression());
             let (metadata, message) = response.into_parts();
-            match sink.send.frame(true, |buf| codec.encode(&message, buf)) {
+            match sink.send.frame(true, codec.encoded_len(&message), |buf| {
+                codec.encode(&message, buf)
+            }) {
                 Ok(data) => sink.respond(metadata, data, trailers),
                 Err(status) => {
                     sink.send_headers(metadata);
@@ -430,16 +432,18 @@ async fn respond_stream<C, S, M>(
             Ok(message) => {
                 let message = message.into_outbound();
                 let compress = message.may_compress();
-                let sent = match sink
-                    .send
-                    .frame(compress, |buf| codec.encode(message.get_ref(), buf))
-                {
-                    Ok(data) => {
-                        drop(message);
-                        sink.send_message(data).await
-                    }
-                    Err(status) => Err(status),
-                };
+                let sent =
+                    match sink
+                        .send
+                        .frame(compress, codec.encoded_len(message.get_ref()), |buf| {
+                            codec.encode(message.get_ref(), buf)
+                        }) {
+                        Ok(data) => {
+                            drop(message);
+                            sink.send_message(data).await
+                        }
+                        Err(status) => Err(status),
+                    };
                 if let Err(status) = sent {
                     return sink.finish(status.framework());
                 }
