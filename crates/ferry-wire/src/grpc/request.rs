@@ -182,6 +182,11 @@ impl RequestHead {
         self.encoding.as_ref().map(|e| text(e))
     }
 
+    /// The `grpc-accept-encoding` value as it came (or will go), if any.
+    pub fn accept_encoding_value(&self) -> Option<&str> {
+        self.accept_encoding.as_ref().map(|a| text(a))
+    }
+
     /// The encodings listed in `grpc-accept-encoding`, trimmed, in order.
     pub fn accept_encoding(&self) -> impl Iterator<Item = &str> {
         let list = self.accept_encoding.as_ref().map_or("", |a| text(a));

@@ -27,6 +27,8 @@ pub mod tag {
     pub const IMPLEMENTATION: u8 = 8;
     /// One trailing metadata pair (on the frame that ends a response).
     pub const TRAILER: u8 = 9;
+    /// The encodings the client decompresses, comma-separated.
+    pub const ACCEPT_ENCODING: u8 = 10;
     /// One HELLO setting: id byte, varint value.
     pub const SETTING: u8 = 16;
     /// Free-text peer description.
@@ -72,6 +74,9 @@ pub struct Meta {
     pub encoding: Option<String>,
     /// Implementation name.
     pub implementation: Option<String>,
+    /// The encodings the client decompresses, comma-separated (as
+    /// `grpc-accept-encoding`).
+    pub accept_encoding: Option<String>,
     /// HELLO settings `(id, value)`, in order; unknown ids kept.
     pub settings: Vec<(u8, u64)>,
     /// Peer description.
@@ -157,6 +162,10 @@ impl Meta {
             tag::IMPLEMENTATION => {
                 once(self.implementation.is_some())?;
                 self.implementation = Some(text(value)?);
+            }
+            tag::ACCEPT_ENCODING => {
+                once(self.accept_encoding.is_some())?;
+                self.accept_encoding = Some(text(value)?);
             }
             tag::SETTING => {
                 let (&id, mut v) = value
@@ -254,6 +263,9 @@ impl Meta {
         if let Some(implementation) = text(&self.implementation) {
             f(tag::IMPLEMENTATION, Value::Bytes(implementation));
         }
+        if let Some(accept) = text(&self.accept_encoding) {
+            f(tag::ACCEPT_ENCODING, Value::Bytes(accept));
+        }
         for &(id, value) in &self.settings {
             f(tag::SETTING, Value::Setting(id, value));
         }
@@ -314,6 +326,7 @@ mod tests {
             status_details: Some(Bytes::from_static(b"\x08\x03")),
             encoding: Some("gzip".into()),
             implementation: Some("demo2".into()),
+            accept_encoding: Some("gzip,zstd".into()),
             settings: vec![(Setting::MAX_BODY, 4 << 20), (99, 1)],
             agent: Some("ferry/0.1.0".into()),
         }

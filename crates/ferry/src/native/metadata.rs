@@ -50,6 +50,7 @@ pub(super) fn request_meta(head: &RequestHead) -> Meta {
     }
     meta.timeout = head.timeout();
     meta.encoding = head.encoding().map(str::to_owned);
+    meta.accept_encoding = head.accept_encoding_value().map(str::to_owned);
     if !head.metadata().is_empty() {
         // Values as gRPC over HTTP/2 carries them (base64 for `-bin`).
         let mut fields = Vec::with_capacity(head.metadata().len());
@@ -110,7 +111,12 @@ pub(super) fn request_head(meta: &Meta) -> Result<RequestHead, RequestError> {
         fields.push(HeaderField::new(key.clone(), value.clone()));
     }
     let encoding = meta.encoding.clone().map(Bytes::from);
-    RequestHead::from_parts(Bytes::from(path), meta.timeout, encoding.as_ref(), &fields)
+    let head =
+        RequestHead::from_parts(Bytes::from(path), meta.timeout, encoding.as_ref(), &fields)?;
+    Ok(match &meta.accept_encoding {
+        Some(accept) => head.with_accept_encoding(accept.clone()),
+        None => head,
+    })
 }
 
 /// The start of a response's header list, with room for `more` fields.

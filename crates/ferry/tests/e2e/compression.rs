@@ -567,3 +567,47 @@ async fn a_per_call_encoding_the_client_does_not_accept_goes_uncompressed() {
     tap.stop().await;
     server.stop().await;
 }
+
+/// Over the native protocol the client's accepted encodings travel in the
+/// request metadata, so a handler's per-call choice and the server's
+/// default work as over gRPC; a client that accepts nothing compressed
+/// gets plain responses whatever the handler asks.
+#[tokio::test]
+async fn response_compression_over_the_native_protocol() {
+    for default in [Encoding::Identity, Encoding::Gzip] {
+        let server = server(
+            Server::builder()
+                .send_compressed(default)
+                .add_service(Flags),
+        )
+        .await;
+        let uri = format!("ferry://{}", server.addr);
+        let channel = Channel::connect(&uri).await.unwrap();
+        let plain = Channel::builder(&uri)
+            .unwrap()
+            .accept_compressed(EncodingSet::identity_only())
+            .connect()
+            .await
+            .unwrap();
+        let default_compressed = !default.is_identity();
+        for (count, want) in [(1, true), (2, true), (3, false), (0, default_compressed)] {
+            let request = Msg {
+                count,
+                ..compressible("u", 1000)
+            };
+            let reply = channel
+                .unary(&flags_path("Unary"), Request::new(request.clone()), codec())
+                .await
+                .unwrap();
+            assert_eq!(reply.arrived_compressed(), want, "{default} {count}");
+            assert_eq!(reply.get_ref().payload.len(), 1000);
+            let reply = plain
+                .unary(&flags_path("Unary"), Request::new(request), codec())
+                .await
+                .unwrap();
+            assert!(!reply.arrived_compressed(), "{default} {count}");
+        }
+        drop((channel, plain));
+        server.stop().await;
+    }
+}
