@@ -984,14 +984,11 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
     recv.initial_window = inner.conn.initial_stream_window as usize;
     let mut send = SendStream::new(id, handle.clone());
     // Respond compressed when configured and the client accepts it.
-    let client_accepts =
-        head.accept_encoding()
-            .fold(EncodingSet::identity_only(), |mut set, name| {
-                if let Some(e) = Encoding::from_name(name.as_bytes()) {
-                    set.insert(e);
-                }
-                set
-            });
+    let client_accepts = head
+        .accept_encoding_value()
+        .map_or(EncodingSet::identity_only(), |list| {
+            EncodingSet::parse_accept(list)
+        });
     send.encoding = compression::pick(inner.send_compressed, &client_accepts);
     send.min_compress_size = inner.min_compress_size;
     let mut sink = ResponseSink {

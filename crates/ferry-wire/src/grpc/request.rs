@@ -183,8 +183,8 @@ impl RequestHead {
     }
 
     /// The `grpc-accept-encoding` value as it came (or will go), if any.
-    pub fn accept_encoding_value(&self) -> Option<&str> {
-        self.accept_encoding.as_ref().map(|a| text(a))
+    pub fn accept_encoding_value(&self) -> Option<&Bytes> {
+        self.accept_encoding.as_ref()
     }
 
     /// The encodings listed in `grpc-accept-encoding`, trimmed, in order.

@@ -46,8 +46,15 @@ impl Encoding {
     /// The name is matched whole: a header value with surrounding spaces is
     /// malformed in HTTP/2 and is not trimmed here.
     pub fn from_name(name: &[u8]) -> Option<Encoding> {
-        Encoding::ALL
-            .into_iter()
+        // By length first: every request's accept list is parsed.
+        let candidates: &[Encoding] = match name.len() {
+            4 => &[Encoding::Gzip, Encoding::Zstd],
+            8 => &[Encoding::Identity],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .copied()
             .find(|encoding| name.eq_ignore_ascii_case(encoding.as_str().as_bytes()))
     }
 
@@ -98,6 +105,11 @@ impl EncodingSet {
         }
     }
 
+    fn without(mut set: EncodingSet, encoding: Encoding) -> EncodingSet {
+        set.remove(encoding);
+        set
+    }
+
     /// Whether the set holds `encoding` (always true for identity).
     pub const fn contains(&self, encoding: Encoding) -> bool {
         self.bits & encoding.bit() != 0
@@ -146,6 +158,18 @@ impl EncodingSet {
     /// optional spaces or tabs around each. Names Ferry does not implement and
     /// empty items are skipped; the result always holds identity.
     pub fn parse_accept(value: &[u8]) -> EncodingSet {
+        // Every request carries one, nearly always in the form
+        // `to_header_value` writes: those are recognised whole.
+        let all = EncodingSet::all();
+        for canonical in [
+            all,
+            Self::without(all, Encoding::Zstd),
+            Self::without(all, Encoding::Gzip),
+        ] {
+            if value == canonical.to_header_value() {
+                return canonical;
+            }
+        }
         let mut set = EncodingSet::identity_only();
         for item in value.split(|&byte| byte == b',') {
             if let Some(encoding) = Encoding::from_name(item.trim_ascii()) {

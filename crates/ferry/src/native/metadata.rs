@@ -50,7 +50,7 @@ pub(super) fn request_meta(head: &RequestHead) -> Meta {
     }
     meta.timeout = head.timeout();
     meta.encoding = head.encoding().map(str::to_owned);
-    meta.accept_encoding = head.accept_encoding_value().map(str::to_owned);
+    meta.accept_encoding = head.accept_encoding_value().and_then(|v| utf8(v));
     if !head.metadata().is_empty() {
         // Values as gRPC over HTTP/2 carries them (base64 for `-bin`).
         let mut fields = Vec::with_capacity(head.metadata().len());
@@ -90,7 +90,7 @@ pub(super) fn answer_meta(answer: &Answer, meta: &mut Meta) {
 
 /// The request head the server's routing reads, built from the REQUEST's
 /// metadata and checked as an HTTP/2 request's headers would be.
-pub(super) fn request_head(meta: &Meta) -> Result<RequestHead, RequestError> {
+pub(super) fn request_head(meta: Meta) -> Result<RequestHead, RequestError> {
     let service = meta.service.as_deref().unwrap_or_default();
     let method = meta.method.as_deref().unwrap_or_default();
     // Joined by hand: `format!` costs about a thousand instructions here,
@@ -110,11 +110,11 @@ pub(super) fn request_head(meta: &Meta) -> Result<RequestHead, RequestError> {
     for (key, value) in &meta.headers {
         fields.push(HeaderField::new(key.clone(), value.clone()));
     }
-    let encoding = meta.encoding.clone().map(Bytes::from);
+    let encoding = meta.encoding.map(Bytes::from);
     let head =
         RequestHead::from_parts(Bytes::from(path), meta.timeout, encoding.as_ref(), &fields)?;
-    Ok(match &meta.accept_encoding {
-        Some(accept) => head.with_accept_encoding(accept.clone()),
+    Ok(match meta.accept_encoding {
+        Some(accept) => head.with_accept_encoding(accept),
         None => head,
     })
 }

@@ -188,7 +188,7 @@ impl Driver {
         else {
             return;
         };
-        let start = RequestStart::Head(request_head(&meta).map(Box::new));
+        let start = RequestStart::Head(request_head(meta).map(Box::new));
         let (tx, rx) = events::channel();
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let mut call = Call::new(tx, self.peer.initial_credit);
