@@ -66,6 +66,45 @@ pub(super) fn request_meta(head: &RequestHead) -> Meta {
     meta
 }
 
+/// A client's last reusable request metadata section (see
+/// [`request_meta_bytes`]) and what it was made from.
+#[derive(Debug)]
+pub(super) struct MetaCache {
+    path: String,
+    encoding: Option<String>,
+    accept: Option<Bytes>,
+    encoded: Bytes,
+}
+
+/// A request's metadata section without its timeout, encoded. Calls to one
+/// method without application metadata repeat it byte for byte (what
+/// HPACK's dynamic table saves HTTP/2), so the last such section is kept
+/// in `cache` and reused while method and encodings stay the same.
+pub(super) fn request_meta_bytes(head: &RequestHead, cache: &mut Option<MetaCache>) -> Bytes {
+    let cacheable = head.metadata().is_empty();
+    if cacheable
+        && let Some(hit) = cache.as_ref().filter(|c| {
+            c.path == head.path()
+                && c.encoding.as_deref() == head.encoding()
+                && c.accept.as_ref() == head.accept_encoding_value()
+        })
+    {
+        return hit.encoded.clone();
+    }
+    let mut meta = request_meta(head);
+    meta.timeout = None;
+    let encoded = meta.to_bytes();
+    if cacheable {
+        *cache = Some(MetaCache {
+            path: head.path().to_owned(),
+            encoding: head.encoding().map(str::to_owned),
+            accept: head.accept_encoding_value().cloned(),
+            encoded: encoded.clone(),
+        });
+    }
+    encoded
+}
+
 /// A unary answer's part of a RESPONSE's metadata: the response metadata,
 /// the encoding, and the OK status's trailing metadata.
 pub(super) fn answer_meta(answer: &Answer, meta: &mut Meta) {
@@ -165,4 +204,64 @@ pub(super) fn status_fields(status: &grpc::Status) -> Vec<HeaderField> {
         percent_encode(status.message()).into_owned(),
     ));
     fields
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use ferry_wire::grpc::Scheme;
+    use ferry_wire::native::{FrameDecoder, Kind};
+
+    use super::*;
+
+    fn head(path: &str, timeout: Option<Duration>) -> RequestHead {
+        let mut head = RequestHead::new(Scheme::Http, "native", path.to_owned())
+            .with_accept_encoding("identity,gzip");
+        head.set_timeout(timeout);
+        head
+    }
+
+    /// What a server decodes from a unary REQUEST frame written with the
+    /// cached section and the timeout in front of it.
+    fn sent(head: &RequestHead, cache: &mut Option<MetaCache>) -> Meta {
+        let timeout = head.timeout().map(|t| Meta {
+            timeout: Some(t),
+            ..Meta::default()
+        });
+        let frame = Frame {
+            meta: request_meta_bytes(head, cache),
+            ..Frame::new(Kind::Request, 1)
+        };
+        let mut wire = BytesMut::new();
+        match &timeout {
+            Some(meta) => frame.encode_with_meta(meta, &mut wire),
+            None => frame.encode(&mut wire),
+        }
+        let frame = FrameDecoder::new().decode(&mut wire).unwrap().unwrap();
+        Meta::decode(&frame.meta).unwrap()
+    }
+
+    #[test]
+    fn a_cached_request_section_says_what_a_fresh_one_says() {
+        let mut cache = None;
+        let calls = [
+            head("/a.S/One", None),
+            head("/a.S/One", Some(Duration::from_millis(250))),
+            head("/a.S/Two", None),
+            head("/a.S/One", Some(Duration::from_secs(3))),
+            head("/a.S/One", None).with_encoding("gzip"),
+            head("/a.S/One", None),
+        ];
+        for call in &calls {
+            assert_eq!(sent(call, &mut cache), request_meta(call), "{}", call.path());
+        }
+        // Application metadata is never cached: it changes call to call.
+        let mut with_metadata = head("/a.S/One", None);
+        with_metadata.metadata_mut().insert("x-user", "ann").unwrap();
+        assert_eq!(sent(&with_metadata, &mut cache), request_meta(&with_metadata));
+        assert_eq!(cache.as_ref().map(|c| c.path.as_str()), Some("/a.S/One"));
+        assert!(cache.as_ref().is_some_and(|c| !c.encoded.is_empty()));
+    }
 }

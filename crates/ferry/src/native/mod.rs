@@ -48,7 +48,7 @@ use crate::driver::{Command, Handle, OnStream, Shared, StreamEvent};
 use crate::events::EventSender;
 
 pub(crate) use config::NativeConfig;
-use metadata::status_fields;
+use metadata::{MetaCache, status_fields};
 
 /// The request metadata key by which a client call asks to go out one-way
 /// (the ONE_WAY flag); it never reaches the wire as metadata.
@@ -137,6 +137,9 @@ struct Out {
     flags: Flags,
     status: u8,
     meta: Option<Meta>,
+    /// Metadata already encoded, after `meta`'s entries (a cached request
+    /// section; empty for most frames).
+    encoded_meta: Bytes,
     body: Bytes,
 }
 
@@ -146,6 +149,7 @@ impl Out {
             flags: Flags::empty(),
             status: 0,
             meta: None,
+            encoded_meta: Bytes::new(),
             body: Bytes::new(),
         }
     }
@@ -154,6 +158,7 @@ impl Out {
         let frame = Frame {
             flags: self.flags,
             status: self.status,
+            meta: self.encoded_meta,
             body: self.body,
             ..Frame::new(kind, u64::from(id))
         };
@@ -222,6 +227,7 @@ where
         next_id: 1,
         last_peer_id: 0,
         pending_opens: VecDeque::new(),
+        meta_cache: None,
         hello_seen: false,
         hello_deadline: now + config.handshake,
         last_heard: now,
@@ -262,6 +268,8 @@ struct Driver {
     last_peer_id: u32,
     /// Client: opens past the peer's `max_calls`.
     pending_opens: VecDeque<Command>,
+    /// Client: the last request metadata section that can be reused.
+    meta_cache: Option<MetaCache>,
     hello_seen: bool,
     hello_deadline: Instant,
     last_heard: Instant,

@@ -12,7 +12,9 @@ use ferry_wire::{ConnectionError, HeaderField, Reason, StreamId};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::metadata::{answer_meta, is_reserved, push_header, request_meta, response_start, utf8};
+use super::metadata::{
+    answer_meta, is_reserved, push_header, request_meta, request_meta_bytes, response_start, utf8,
+};
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
 use crate::driver::{Answer, Command, StreamEvent};
 use crate::events::EventSender;
@@ -88,8 +90,6 @@ impl Driver {
         call.one_way = head.metadata().get(ONE_WAY_MARK).is_some();
         // A one-way call hears nothing back.
         call.recv_end = call.one_way;
-        // Goes out with the first message (or the end), or alone below.
-        call.pending_meta = Some(request_meta(&head));
         let one_way = call.one_way;
         let unary = match &body {
             Some(body) if end_stream => whole_message(body)
@@ -107,10 +107,16 @@ impl Driver {
             }
             call.send_credit -= message.data.len() as i64 + MESSAGE_OVERHEAD;
             call.sent_end = true;
+            // The section without the timeout repeats call after call; the
+            // timeout (remaining time) is encoded fresh in front of it.
             let out = Out {
                 flags,
                 status: 0,
-                meta: call.pending_meta.take(),
+                meta: head.timeout().map(|timeout| Meta {
+                    timeout: Some(timeout),
+                    ..Meta::default()
+                }),
+                encoded_meta: request_meta_bytes(&head, &mut self.meta_cache),
                 body: message.data,
             };
             out.encode(Kind::Request, id, &mut self.out);
@@ -120,6 +126,8 @@ impl Driver {
             self.dirty.push(id);
             return;
         }
+        // Goes out with the first message (or the end), or alone below.
+        call.pending_meta = Some(request_meta(&head));
         self.calls.insert(id, call);
         let _ = reply.send(Ok(StreamId::new(id)));
         match body {
@@ -245,6 +253,7 @@ impl Driver {
                         flags,
                         status: 0,
                         meta,
+                        encoded_meta: Bytes::new(),
                         body: message.data,
                     });
                 }
@@ -269,6 +278,7 @@ impl Driver {
                     flags: Flags::END_STREAM,
                     status: 0,
                     meta: call.pending_meta.take(),
+                    encoded_meta: Bytes::new(),
                     body: Bytes::new(),
                 }),
             }
@@ -312,6 +322,7 @@ impl Driver {
                 flags,
                 status: 0,
                 meta: Some(meta),
+                encoded_meta: Bytes::new(),
                 body: message.data,
             };
             if call.queued.is_empty() && call.send_credit > 0 {
