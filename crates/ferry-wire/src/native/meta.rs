@@ -199,6 +199,27 @@ impl Meta {
             .map(|&(_, v)| v)
     }
 
+    /// Splits a leading `timeout` entry off a section: the timeout and the
+    /// rest, or `None` when the section does not start with a well-formed
+    /// one. Ferry's clients write the timeout first, so the rest of a
+    /// request's section repeats call after call and a receiver can
+    /// recognise it whole.
+    pub fn split_leading_timeout(section: &[u8]) -> Option<(Duration, &[u8])> {
+        let (&first, mut rest) = section.split_first()?;
+        if first != tag::TIMEOUT {
+            return None;
+        }
+        let len = usize::try_from(varint::take(&mut rest).ok()?).ok()?;
+        if len > rest.len() {
+            return None;
+        }
+        let (mut value, rest) = rest.split_at(len);
+        let micros = varint::take(&mut value).ok()?;
+        value
+            .is_empty()
+            .then_some((Duration::from_micros(micros), rest))
+    }
+
     /// Appends the encoded section ([`encoded_len`](Meta::encoded_len)
     /// bytes).
     pub fn encode(&self, dst: &mut impl BufMut) {
@@ -330,6 +351,32 @@ mod tests {
             settings: vec![(Setting::MAX_BODY, 4 << 20), (99, 1)],
             agent: Some("ferry/0.1.0".into()),
         }
+    }
+
+    #[test]
+    fn a_leading_timeout_splits_off() {
+        let timeout = Meta {
+            timeout: Some(Duration::from_millis(1_500)),
+            ..Meta::default()
+        };
+        let rest = Meta {
+            service: Some("a.S".into()),
+            method: Some("M".into()),
+            ..Meta::default()
+        };
+        let mut section = timeout.to_bytes().to_vec();
+        section.extend_from_slice(&rest.to_bytes());
+        let (t, tail) = Meta::split_leading_timeout(&section).unwrap();
+        assert_eq!(t, Duration::from_millis(1_500));
+        assert_eq!(tail, &rest.to_bytes()[..]);
+        // Not first, or not well formed: no split.
+        assert_eq!(Meta::split_leading_timeout(&rest.to_bytes()), None);
+        assert_eq!(Meta::split_leading_timeout(&section[..2]), None);
+        assert_eq!(
+            Meta::split_leading_timeout(&[tag::TIMEOUT, 2, 0x80, 0x80]),
+            None
+        );
+        assert_eq!(Meta::split_leading_timeout(&[]), None);
     }
 
     #[test]

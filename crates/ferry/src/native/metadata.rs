@@ -255,12 +255,23 @@ mod tests {
             head("/a.S/One", None),
         ];
         for call in &calls {
-            assert_eq!(sent(call, &mut cache), request_meta(call), "{}", call.path());
+            assert_eq!(
+                sent(call, &mut cache),
+                request_meta(call),
+                "{}",
+                call.path()
+            );
         }
         // Application metadata is never cached: it changes call to call.
         let mut with_metadata = head("/a.S/One", None);
-        with_metadata.metadata_mut().insert("x-user", "ann").unwrap();
-        assert_eq!(sent(&with_metadata, &mut cache), request_meta(&with_metadata));
+        with_metadata
+            .metadata_mut()
+            .insert("x-user", "ann")
+            .unwrap();
+        assert_eq!(
+            sent(&with_metadata, &mut cache),
+            request_meta(&with_metadata)
+        );
         assert_eq!(cache.as_ref().map(|c| c.path.as_str()), Some("/a.S/One"));
         assert!(cache.as_ref().is_some_and(|c| !c.encoded.is_empty()));
     }

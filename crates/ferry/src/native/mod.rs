@@ -228,6 +228,7 @@ where
         last_peer_id: 0,
         pending_opens: VecDeque::new(),
         meta_cache: None,
+        head_cache: None,
         hello_seen: false,
         hello_deadline: now + config.handshake,
         last_heard: now,
@@ -270,6 +271,9 @@ struct Driver {
     pending_opens: VecDeque<Command>,
     /// Client: the last request metadata section that can be reused.
     meta_cache: Option<MetaCache>,
+    /// Server: the last reusable request section (after its timeout) and
+    /// the head it gave.
+    head_cache: Option<(Bytes, ferry_wire::grpc::RequestHead)>,
     hello_seen: bool,
     hello_deadline: Instant,
     last_heard: Instant,

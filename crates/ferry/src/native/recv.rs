@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_wire::conn::OpenError;
-use ferry_wire::grpc::{self, Metadata, ResponseHead};
-use ferry_wire::native::{Flags, Frame, Kind, Meta, Setting};
+use ferry_wire::grpc::{self, Metadata, RequestError, RequestHead, ResponseHead};
+use ferry_wire::native::{Flags, Frame, Kind, Meta, NativeError, Setting};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::sync::oneshot;
 
@@ -157,8 +157,8 @@ impl Driver {
             return self.protocol_error("call id out of range");
         }
         self.last_peer_id = id;
-        let meta = match Meta::decode(&frame.meta) {
-            Ok(meta) => meta,
+        let head = match self.request_head_of(&frame.meta) {
+            Ok(head) => head,
             Err(e) => {
                 return self.refuse(
                     id,
@@ -188,7 +188,7 @@ impl Driver {
         else {
             return;
         };
-        let start = RequestStart::Head(request_head(meta).map(Box::new));
+        let start = RequestStart::Head(head.map(Box::new));
         let (tx, rx) = events::channel();
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let mut call = Call::new(tx, self.peer.initial_credit);
@@ -226,6 +226,42 @@ impl Driver {
             };
             self.refuse(id, code, message, reason == Reason::REFUSED_STREAM);
         }
+    }
+
+    /// The request head a REQUEST's metadata section gives (or why the
+    /// head is invalid); `Err` when the section does not decode. A section
+    /// that repeats the last cacheable one after its leading timeout reuses
+    /// that one's head: calls to one method decode their section once.
+    fn request_head_of(
+        &mut self,
+        section: &[u8],
+    ) -> Result<Result<RequestHead, RequestError>, NativeError> {
+        let (timeout, rest) = match Meta::split_leading_timeout(section) {
+            Some((timeout, rest)) => (Some(timeout), rest),
+            None => (None, section),
+        };
+        if let Some((raw, head)) = &self.head_cache
+            && raw[..] == *rest
+        {
+            let mut head = head.clone();
+            head.set_timeout(timeout);
+            return Ok(Ok(head));
+        }
+        let meta = Meta::decode(section)?;
+        // Application metadata differs call to call: not worth keeping.
+        let cacheable = meta.headers.is_empty() && meta.implementation.is_none();
+        let head = request_head(meta);
+        if cacheable
+            && let Ok(head) = &head
+            // No timeout inside the rest, so the rest alone gives this head
+            // without one.
+            && head.timeout() == timeout
+        {
+            let mut cached = head.clone();
+            cached.set_timeout(None);
+            self.head_cache = Some((Bytes::copy_from_slice(rest), cached));
+        }
+        Ok(head)
     }
 
     /// Ends a call the server will not run.

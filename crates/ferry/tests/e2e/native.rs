@@ -491,6 +491,38 @@ async fn a_request_that_arrives_whole_follows_the_stream_rules() {
     server.stop().await;
 }
 
+/// Calls to one method repeat their metadata section (the client writes
+/// it from a cache, the server reuses the head it decoded): a deadline on
+/// one call and not the next, and another method in between, still reach
+/// the handler as sent.
+#[tokio::test]
+async fn repeated_calls_keep_their_own_deadlines_and_methods() {
+    let server = Running::start().await;
+    let channel = Channel::connect(&native_uri(&server)).await.unwrap();
+    for round in 0..3 {
+        for with_deadline in [false, true, true, false] {
+            let mut request = Request::new(msg("d"));
+            if with_deadline {
+                request = request.with_timeout(Duration::from_secs(30));
+            }
+            let reply = channel
+                .unary(&path("Unary"), request, codec())
+                .await
+                .unwrap();
+            let want = if with_deadline { "d (deadline)" } else { "d" };
+            assert_eq!(reply.into_inner().text, want, "round {round}");
+        }
+        let status = channel
+            .unary(&path("Nope"), Request::new(msg("?")), codec())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented);
+        assert!(status.message().contains("Nope"), "{status:?}");
+    }
+    drop(channel);
+    server.stop().await;
+}
+
 /// A TCP proxy that can stop forwarding while keeping both connections
 /// open: a peer that is still connected but no longer answers.
 struct FreezingProxy {
