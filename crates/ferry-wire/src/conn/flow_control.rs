@@ -124,12 +124,13 @@ impl RecvWindow {
         self.poll_update(false)
     }
 
-    /// Opens the window ahead of a message of `len` bytes the application
-    /// is about to read, so a message larger than the window does not crawl
-    /// one WINDOW_UPDATE at a time. A later call with a smaller length (the
-    /// next message) takes the boost back.
-    pub(crate) fn expect_message(&mut self, len: u32) -> Option<u32> {
-        self.set_boost(len, true)
+    /// Opens the window to `room` bytes at once, ahead of a large message
+    /// the application is about to read, so that message does not crawl one
+    /// WINDOW_UPDATE at a time (the connection picks `room`, see
+    /// `Connection::expect_message`). A later call with less room (the next
+    /// message is smaller) takes the boost back.
+    pub(crate) fn expect_message(&mut self, room: u32) -> Option<u32> {
+        self.set_boost(room, true)
     }
 
     /// Sets the boost (a window larger than the target, for as long as a

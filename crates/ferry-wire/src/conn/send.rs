@@ -202,8 +202,17 @@ impl Connection {
 
     /// The runtime read a message prefix announcing `len` bytes on this
     /// stream: open its window (and the connection's) far enough for the
-    /// whole message at once. Call it for every message; a small message
-    /// takes back the extra window of a large one.
+    /// whole message and the next one of the same size at once. Call it for
+    /// every message; a small message takes back the extra window of a large
+    /// one.
+    ///
+    /// Room for two messages, not one: with a window of one message the
+    /// sender can start the next message only after the application has
+    /// taken this one and its WINDOW_UPDATE has travelled back, a round trip
+    /// per message with the pipe idle meanwhile (a 64 KiB stream measured
+    /// half its speed so; BENCHMARKS.md, scenario 3). A stream's window is
+    /// then at most two messages of the receive limit, or
+    /// [`Config::max_window`](super::Config::max_window) when that is more.
     pub fn expect_message(&mut self, stream_id: StreamId, len: usize) {
         if self.closed {
             return;
@@ -215,9 +224,10 @@ impl Connection {
             return;
         }
         let len = u32::try_from(len).unwrap_or(u32::MAX);
-        let extra = len.saturating_sub(stream.recv.target());
+        let room = len.saturating_mul(2).min(self.config.max_window.max(len));
+        let extra = room.saturating_sub(stream.recv.target());
         let old_extra = std::mem::replace(&mut stream.boost_extra, extra);
-        let stream_update = stream.recv.expect_message(len);
+        let stream_update = stream.recv.expect_message(room);
         self.conn_boost_extra = self.conn_boost_extra - u64::from(old_extra) + u64::from(extra);
         if let Some(increment) = stream_update {
             self.queue_window_update(stream_id, increment);

@@ -421,10 +421,63 @@ fn expect_message_opens_both_windows_ahead() {
             _ => None,
         })
         .collect();
-    // Stream: 4 MiB - 65,535. Connection: its 1 MiB target plus the same
-    // 4 MiB - 65,535 extra, minus the 1 MiB already open.
-    let extra = (4 << 20) - 65_535;
+    // Room for two 4 MiB messages. Stream: 8 MiB - 65,535. Connection: its
+    // 1 MiB target plus the same extra, minus the 1 MiB already open.
+    let extra = (8 << 20) - 65_535;
     assert_eq!(updates, vec![(1, extra), (0, extra)]);
+    // Past half of `max_window` (16 MiB) the room stops at `max_window`,
+    // and a message larger than that gets room for itself alone.
+    s.expect_message(id, 12 << 20);
+    let after_12 = s.streams[&id].recv.advertised();
+    s.expect_message(id, 20 << 20);
+    let after_20 = s.streams[&id].recv.advertised();
+    assert_eq!((after_12, after_20), (16 << 20, 20 << 20));
+}
+
+/// A message just over the stream window (64 KiB of payload: 65,541 bytes
+/// framed, six over 65,535) opens room for two: the sender has the next
+/// message on the wire while the application takes this one, instead of
+/// waiting a round trip for each message's WINDOW_UPDATE. And no more than
+/// two: without releases the third stays with the sender.
+#[test]
+fn expect_message_makes_room_for_the_next_message_too() {
+    const FRAMED: usize = 65_541;
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    for _ in 0..4 {
+        c.send_data(id, Bytes::from(vec![1u8; FRAMED]), false)
+            .unwrap();
+    }
+    let mut received = 0;
+    let mut expected = false;
+    let pump = |c: &mut Connection, s: &mut Connection, expected: &mut bool| {
+        let mut got = 0;
+        for _ in 0..100 {
+            exchange(c, s, now);
+            let mut progress = false;
+            for event in events(s) {
+                if let Event::Data { data, .. } = event {
+                    progress = true;
+                    got += data.len();
+                    if !*expected {
+                        *expected = true;
+                        s.expect_message(id, FRAMED);
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        got
+    };
+    received += pump(&mut c, &mut s, &mut expected);
+    assert_eq!(received, 2 * FRAMED, "room for exactly two messages");
+    // The application takes the first message: one more comes, not two.
+    s.release_capacity(id, FRAMED);
+    received += pump(&mut c, &mut s, &mut expected);
+    assert_eq!(received, 3 * FRAMED);
 }
 
 #[test]
