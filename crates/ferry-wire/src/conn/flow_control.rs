@@ -92,7 +92,6 @@ impl RecvWindow {
     }
 
     /// The window the peer believes it has.
-    #[cfg(test)]
     pub(crate) fn advertised(&self) -> i64 {
         self.advertised
     }

@@ -210,6 +210,13 @@ pub struct Connection {
     closed: bool,
 
     inbuf: BytesMut,
+    /// A second read buffer (empty), kept for its allocation: see
+    /// `prepare_read`.
+    spare: BytesMut,
+    /// The length of the last frame parsed when it was larger than a
+    /// default-size frame (else 0): the next read takes only the next
+    /// header, into room for a frame as large (see `prepare_read`).
+    last_large_frame: usize,
     partial: Option<PartialBlock>,
     decoded: Vec<HeaderField>,
 
@@ -298,6 +305,8 @@ impl Connection {
             // Buffers start empty: the runtime sizes its reads, and an idle
             // connection should cost as little as possible.
             inbuf: BytesMut::new(),
+            spare: BytesMut::new(),
+            last_large_frame: 0,
             partial: None,
             decoded: Vec::new(),
             control: BytesMut::new(),
@@ -439,6 +448,7 @@ impl Connection {
         if self.inbuf.is_empty() {
             self.inbuf = BytesMut::new();
         }
+        self.spare = BytesMut::new();
         if self.control.is_empty() {
             self.control = BytesMut::new();
         }
@@ -462,6 +472,7 @@ impl Connection {
     /// tests and diagnostics.
     pub fn buffer_capacity(&self) -> usize {
         self.inbuf.capacity()
+            + self.spare.capacity()
             + self.control.capacity()
             + self.block_buf.capacity()
             + self.decoded.capacity() * std::mem::size_of::<HeaderField>()
@@ -689,6 +700,7 @@ impl Connection {
         self.ready.clear();
         self.partial = None;
         self.inbuf = BytesMut::new();
+        self.spare = BytesMut::new();
         self.events.push_back(Event::Closed(error));
     }
 

@@ -57,10 +57,16 @@ fn exchange(a: &mut Connection, b: &mut Connection, now: Instant) {
 }
 
 fn pair(now: Instant) -> (Connection, Connection) {
-    let cfg = Config {
-        adaptive_window: false,
-        ..Config::default()
-    };
+    pair_with(
+        Config {
+            adaptive_window: false,
+            ..Config::default()
+        },
+        now,
+    )
+}
+
+fn pair_with(cfg: Config, now: Instant) -> (Connection, Connection) {
     let mut c = Connection::new(Role::Client, cfg.clone(), now);
     let mut s = Connection::new(Role::Server, cfg, now);
     exchange(&mut c, &mut s, now);
@@ -267,7 +273,13 @@ fn window_overflow_is_a_flow_control_error() {
 #[test]
 fn data_is_sent_round_robin() {
     let now = Instant::now();
-    let (mut c, mut s) = pair(now);
+    // The RFC's frame size, so the turns show within one window.
+    let cfg = Config {
+        adaptive_window: false,
+        max_frame_size: 16_384,
+        ..Config::default()
+    };
+    let (mut c, mut s) = pair_with(cfg, now);
     let a = c.open_stream(&req(), false).unwrap();
     let b = c.open_stream(&req(), false).unwrap();
     c.send_data(a, Bytes::from(vec![0u8; 40_000]), true)
@@ -669,4 +681,76 @@ fn release_buffers_frees_an_idle_connection_and_keeps_it_working() {
             if *stream_id == id && headers.len() == req().len()),
         "{opened:?}"
     );
+}
+
+/// Large DATA frames (a Ferry peer sends a message of up to about 1 MiB in
+/// one) are read the way `prepare_read` says: the rest of a large frame in
+/// reads that stop at its end, then only the next header, each frame into
+/// one buffer. The payloads are slices of the read buffers, and the
+/// buffers are reused: with each payload dropped before the next frame,
+/// every frame lands in the same allocation; with the application holding
+/// one payload while the next arrives, two allocations take turns.
+#[test]
+fn large_frames_are_read_whole_into_reused_buffers() {
+    const LEN: usize = 200_000;
+    const CHUNK: usize = 64 << 10;
+    for hold in [false, true] {
+        let now = Instant::now();
+        let (mut c, mut s) = pair(now);
+        let id = c.open_stream(&req(), false).unwrap();
+        exchange(&mut c, &mut s, now);
+        events(&mut s);
+        s.expect_message(id, LEN);
+        c.handle_input(&take_output(&mut s, now), now);
+        for _ in 0..6 {
+            c.send_data(id, Bytes::from(vec![9u8; LEN]), false).unwrap();
+        }
+        let mut wire: std::collections::VecDeque<u8> = Default::default();
+        let mut limits = Vec::new();
+        let mut payloads = Vec::new();
+        let mut held = None;
+        loop {
+            wire.extend(take_output(&mut c, now).iter());
+            if wire.is_empty() {
+                break;
+            }
+            while !wire.is_empty() {
+                let limit = s.prepare_read(CHUNK);
+                let buf = s.recv_buffer();
+                let n = limit.min(wire.len()).min(buf.capacity() - buf.len());
+                assert!(n > 0);
+                limits.push(limit);
+                buf.extend(wire.drain(..n));
+                s.handle_received(now);
+                for event in events(&mut s) {
+                    if let Event::Data { data, .. } = event {
+                        assert_eq!(data.len(), LEN, "one message, one frame");
+                        payloads.push(data.as_ptr() as usize);
+                        s.release_capacity(id, LEN);
+                        if hold {
+                            held = Some(data);
+                        }
+                    }
+                }
+            }
+            c.handle_input(&take_output(&mut s, now), now);
+        }
+        drop(held);
+        assert_eq!(payloads.len(), 6);
+        // Every large frame is read in pieces that end at its end, and the
+        // read after it takes only the next frame's header.
+        assert!(limits.iter().all(|&l| l <= LEN + 9 || l == usize::MAX));
+        assert!(limits.contains(&9));
+        let mut distinct = payloads.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // The first frame starts in the first small buffer and moves once.
+        let expected = if hold { 2 } else { 1 };
+        assert_eq!(
+            distinct.len(),
+            expected,
+            "hold {hold}: payload addresses {payloads:?}"
+        );
+        assert!(s.buffer_capacity() < 2 * (LEN + CHUNK) + (64 << 10));
+    }
 }
