@@ -5,9 +5,11 @@
 //!
 //! The runtime owns the socket and calls, in a loop:
 //!
-//! 1. [`Connection::handle_input`] with every chunk read from the socket (and
-//!    [`Connection::handle_eof`] when the socket ends), while
-//!    [`Connection::wants_read`] says so;
+//! 1. [`Connection::handle_input`] with every chunk read from the socket (or
+//!    [`Connection::prepare_read`], a read into
+//!    [`Connection::recv_buffer`] and [`Connection::handle_received`], which
+//!    saves the copy), and [`Connection::handle_eof`] when the socket ends,
+//!    while [`Connection::wants_read`] says so;
 //! 2. [`Connection::handle_timeout`] once the instant from
 //!    [`Connection::poll_timeout`] has passed;
 //! 3. the application's calls: [`Connection::open_stream`],

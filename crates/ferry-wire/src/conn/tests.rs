@@ -433,17 +433,17 @@ fn expect_message_opens_both_windows_ahead() {
             _ => None,
         })
         .collect();
-    // Room for two 4 MiB messages. Stream: 8 MiB - 65,535. Connection: its
-    // 1 MiB target plus the same extra, minus the 1 MiB already open.
-    let extra = (8 << 20) - 65_535;
+    // Room for the 4 MiB message and 1 MiB of the next. Stream: 5 MiB -
+    // 65,535. Connection: its 1 MiB target plus the same extra, minus the
+    // 1 MiB already open.
+    let extra = (5 << 20) - 65_535;
     assert_eq!(updates, vec![(1, extra), (0, extra)]);
-    // Past half of `max_window` (16 MiB) the room stops at `max_window`,
-    // and a message larger than that gets room for itself alone.
-    s.expect_message(id, 12 << 20);
-    let after_12 = s.streams[&id].recv.advertised();
-    s.expect_message(id, 20 << 20);
-    let after_20 = s.streams[&id].recv.advertised();
-    assert_eq!((after_12, after_20), (16 << 20, 20 << 20));
+    // Up to 1 MiB, room for a whole second message; the boost of the
+    // larger message before is taken back (the peer keeps what it was
+    // given, no more is sent).
+    s.expect_message(id, 300_000);
+    assert_eq!(s.conn_boost_extra, 600_000 - 65_535);
+    assert_eq!(s.streams[&id].boost_extra, 600_000 - 65_535);
 }
 
 /// A message just over the stream window (64 KiB of payload: 65,541 bytes
