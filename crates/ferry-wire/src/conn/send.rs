@@ -235,7 +235,7 @@ impl Connection {
         let room = len.saturating_add(len.min(NEXT_MESSAGE_ROOM));
         let extra = room.saturating_sub(stream.recv.target());
         let old_extra = std::mem::replace(&mut stream.boost_extra, extra);
-        let stream_update = stream.recv.expect_message(room);
+        let stream_update = stream.recv.expect_message(room, len);
         self.conn_boost_extra = self.conn_boost_extra - u64::from(old_extra) + u64::from(extra);
         if let Some(increment) = stream_update {
             self.queue_window_update(stream_id, increment);
