@@ -134,14 +134,21 @@ impl Connection {
     }
 
     /// The total length (header included) of the frame at the head of the
-    /// input, once its header has arrived.
+    /// input, once its header has arrived and only if its length passes the
+    /// checks made from the header: input left unparsed while reading was
+    /// paused has not been checked yet, and no room is made for a frame
+    /// that will be refused.
     fn buffered_frame_len(&self) -> Option<usize> {
         if self.inbuf.len() < HEADER_LEN {
             return None;
         }
         let mut raw = [0u8; HEADER_LEN];
         raw.copy_from_slice(&self.inbuf[..HEADER_LEN]);
-        Some(HEADER_LEN + FrameHeader::decode(&raw).length as usize)
+        let head = FrameHeader::decode(&raw);
+        if head.length > self.config.max_frame_size || self.check_frame_len(&head).is_err() {
+            return None;
+        }
+        Some(HEADER_LEN + head.length as usize)
     }
 
     /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),

@@ -754,3 +754,22 @@ fn large_frames_are_read_whole_into_reused_buffers() {
         assert!(s.buffer_capacity() < 2 * (LEN + CHUNK) + (64 << 10));
     }
 }
+
+/// `prepare_read` makes room for a frame only once its header has passed
+/// the checks made from it: a header left unparsed while reading is paused
+/// announcing more than we accept gets no room made for it.
+#[test]
+fn prepare_read_makes_no_room_for_an_unchecked_frame() {
+    let now = Instant::now();
+    let (_c, mut s) = pair(now);
+    // A DATA header of 16 MiB - 1 (over the 1 MiB + 16 KiB we accept)
+    // placed in the buffer without being processed, as input left behind
+    // by a pause would be.
+    s.recv_buffer()
+        .extend_from_slice(&[0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1]);
+    let limit = s.prepare_read(64 << 10);
+    assert!(s.recv_buffer().capacity() < 1 << 20);
+    assert!(limit <= 1 << 20);
+    s.handle_received(now);
+    assert!(s.is_closed());
+}
