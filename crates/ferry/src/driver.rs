@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, OutBuf, Role};
 use ferry_wire::grpc::{Metadata, RequestError, RequestHead, ResponseHead};
 use ferry_wire::{ConnectionError, HeaderField, IdMap, Reason, StreamError, StreamId};
@@ -47,11 +47,9 @@ const OUT_HIGH_WATER: usize = 256 * 1024;
 /// How long a closing connection keeps reading (and dropping) what the
 /// peer still sends, so our last frames are not lost to a TCP reset.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
-/// Room made in the connection's input buffer before a read.
+/// Room made in the connection's input buffer before a read (the wire
+/// core makes more for a larger frame: `Connection::prepare_read`).
 const READ_CHUNK: usize = 64 * 1024;
-/// A read goes ahead without making room while this much is left (a whole
-/// default-size frame and its header).
-const MIN_READ_ROOM: usize = 16 * 1024 + 9;
 /// The read of an idle connection: big enough for a new call's HEADERS and
 /// a small message (or a new connection's preface and SETTINGS), small
 /// enough to live in the task instead of a buffer of its own.
@@ -393,15 +391,15 @@ impl Driver {
                 // One timer for every deadline (each costs the task a `Sleep`).
                 let age_at = self.age.map(|a| a.0);
                 let wake = [deadline, age_at, release_at].into_iter().flatten().min();
-                if !idle {
-                    // Socket bytes go straight into the wire core's input buffer:
-                    // frames are sliced out of it, never copied.
-                    let inbuf = self.conn.recv_buffer();
-                    if inbuf.capacity() - inbuf.len() < MIN_READ_ROOM {
-                        inbuf.reserve(READ_CHUNK);
-                    }
-                }
                 let reading = read_open && self.conn.wants_read();
+                // Socket bytes go straight into the wire core's input buffer,
+                // a whole frame into one buffer: frames, and the messages in
+                // them, are sliced out of it, never copied.
+                let read_limit = if idle || !reading {
+                    IDLE_READ
+                } else {
+                    self.conn.prepare_read(READ_CHUNK)
+                };
                 tokio::select! {
                     biased;
                     written = write_vectored(&mut writer, &out), if !out.is_empty() => {
@@ -445,7 +443,7 @@ impl Driver {
                             None => commands_open = false,
                         }
                     }
-                    read = read_some(&mut reader, self.conn.recv_buffer(), idle.then_some(&mut idle_read)), if reading => {
+                    read = read_some(&mut reader, self.conn.recv_buffer(), read_limit, idle.then_some(&mut idle_read)), if reading => {
                         match read {
                             Ok(0) | Err(_) => {
                                 read_open = false;
@@ -802,15 +800,16 @@ impl Driver {
 }
 
 /// One read: into `small` when given (an idle connection), else appended
-/// to `inbuf`.
+/// to `inbuf`, at most `limit` bytes.
 async fn read_some<R: AsyncRead + Unpin>(
     reader: &mut R,
     inbuf: &mut BytesMut,
+    limit: usize,
     small: Option<&mut [u8; IDLE_READ]>,
 ) -> std::io::Result<usize> {
     match small {
         Some(small) => reader.read(small).await,
-        None => reader.read_buf(inbuf).await,
+        None => reader.read_buf(&mut inbuf.limit(limit)).await,
     }
 }
 

@@ -132,8 +132,16 @@ pub struct Config {
     /// Grow receive windows from a bandwidth-delay product measured with
     /// PINGs (grpc-go's BDP estimator). Default on.
     pub adaptive_window: bool,
-    /// SETTINGS_MAX_FRAME_SIZE we accept. Default 16,384 (RFC default): larger
-    /// frames save little and let one frame hold the read loop longer.
+    /// SETTINGS_MAX_FRAME_SIZE we advertise and accept. Default 1 MiB +
+    /// 16 KiB: a peer that uses it (Ferry does; grpc-go always sends
+    /// 16 KiB frames) sends a message of up to about 1 MiB in one DATA
+    /// frame, which the runtime reads into one buffer and hands up as a
+    /// slice, with no reassembly copy (BENCHMARKS.md, scenario 3). Only DATA
+    /// and header blocks may be larger than the RFC's 16,384 bytes; a DATA
+    /// frame must fit the connection window and a header block the
+    /// header-list limit, both checked from the frame header, so a
+    /// partial frame never holds more than the peer may send anyway.
+    /// Between 16,384 and 16,777,215 (RFC 9113 §6.5.2).
     pub max_frame_size: u32,
     /// SETTINGS_HEADER_TABLE_SIZE for our HPACK decoder. Default 4,096 (RFC).
     pub header_table_size: u32,
@@ -193,7 +201,7 @@ impl Default for Config {
             initial_connection_window: 1 << 20,
             max_window: 16 << 20,
             adaptive_window: true,
-            max_frame_size: 16_384,
+            max_frame_size: (1 << 20) + (16 << 10),
             header_table_size: 4_096,
             max_header_list_size: 16 << 10,
             max_header_fields: 256,

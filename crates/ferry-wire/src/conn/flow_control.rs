@@ -79,6 +79,9 @@ pub(crate) struct RecvWindow {
     advertised: i64,
     unreleased: u64,
     boost: u32,
+    /// The size of the messages expected (see `expect_message`), 0 for
+    /// none.
+    unit: u32,
 }
 
 impl RecvWindow {
@@ -88,11 +91,11 @@ impl RecvWindow {
             advertised: i64::from(initial),
             unreleased: 0,
             boost: 0,
+            unit: 0,
         }
     }
 
     /// The window the peer believes it has.
-    #[cfg(test)]
     pub(crate) fn advertised(&self) -> i64 {
         self.advertised
     }
@@ -124,12 +127,23 @@ impl RecvWindow {
         self.poll_update(false)
     }
 
-    /// Opens the window ahead of a message of `len` bytes the application
-    /// is about to read, so a message larger than the window does not crawl
-    /// one WINDOW_UPDATE at a time. A later call with a smaller length (the
-    /// next message) takes the boost back.
-    pub(crate) fn expect_message(&mut self, len: u32) -> Option<u32> {
-        self.set_boost(len, true)
+    /// Opens the window to `room` bytes at once, ahead of a large message
+    /// of `len` bytes the application is about to read, so that message
+    /// does not crawl one WINDOW_UPDATE at a time (the connection picks
+    /// `room`, see `Connection::expect_message`). A later call with less
+    /// room (the next message is smaller) takes the boost back.
+    ///
+    /// While messages of `len` bytes are expected, a target window larger
+    /// than the boost (grown from the bandwidth estimate) is granted as a
+    /// whole number of them: the peer's credit then ends where a message
+    /// ends, so a sender limited by the window cuts its frames at message
+    /// boundaries, and each message arrives in one frame that the runtime
+    /// hands up without reassembling it. With a target of 6.5 messages the
+    /// sender's credit ended mid-message after every release, and every
+    /// message of a 1 MiB client stream was reassembled from two frames.
+    pub(crate) fn expect_message(&mut self, room: u32, len: u32) -> Option<u32> {
+        self.unit = len;
+        self.set_boost(room, true)
     }
 
     /// Sets the boost (a window larger than the target, for as long as a
@@ -154,8 +168,18 @@ impl RecvWindow {
         self.advertised += delta;
     }
 
+    /// The window granted: the target or the boost, whichever is larger,
+    /// a larger target cut to whole messages (see `expect_message`).
+    fn window(&self) -> u32 {
+        let window = self.target.max(self.boost);
+        if self.unit == 0 || window <= self.boost {
+            return window;
+        }
+        (window / self.unit * self.unit).max(self.boost)
+    }
+
     fn poll_update(&mut self, force: bool) -> Option<u32> {
-        let target = i64::from(self.target.max(self.boost));
+        let target = i64::from(self.window());
         let owed = target - self.advertised - i64::try_from(self.unreleased).unwrap_or(i64::MAX);
         let owed = owed.min(MAX_WINDOW - self.advertised);
         if owed <= 0 || (!force && owed < target / 4) {
@@ -216,13 +240,35 @@ mod tests {
     #[test]
     fn expect_opens_the_window_for_a_large_message() {
         let mut w = RecvWindow::new(65_535);
-        assert_eq!(w.expect_message(1 << 20), Some((1 << 20) - 65_535));
+        assert_eq!(w.expect_message(1 << 20, 1 << 19), Some((1 << 20) - 65_535));
         assert_eq!(w.advertised(), 1 << 20);
         w.recv(1 << 20).unwrap();
         // The next message is small: the boost is gone and the full megabyte
         // consumed gives back only the normal window.
-        assert_eq!(w.expect_message(10), None);
-        assert_eq!(w.release(1 << 20), Some(65_535));
+        assert_eq!(w.expect_message(10, 10), None);
+        // (in whole messages of 10 bytes: 65,530)
+        assert_eq!(w.release(1 << 20), Some(65_530));
+    }
+
+    /// A window grown past the boost is granted in whole messages, so the
+    /// peer's credit ends at a message boundary; never below the boost.
+    #[test]
+    fn a_grown_window_is_granted_in_whole_messages() {
+        const LEN: u32 = 65_541;
+        let mut w = RecvWindow::new(65_535);
+        assert_eq!(w.expect_message(2 * LEN, LEN), Some(2 * LEN - 65_535));
+        // The bandwidth estimate grows the target to 300,000: four
+        // messages (262,164), not 300,000.
+        assert_eq!(w.set_target(300_000), Some(2 * LEN));
+        assert_eq!(w.advertised(), i64::from(4 * LEN));
+        w.recv(3 * LEN).unwrap();
+        assert_eq!(w.release(u64::from(3 * LEN)), Some(3 * LEN));
+        assert_eq!(w.advertised(), i64::from(4 * LEN));
+        // A target under the boost leaves the boost as it is.
+        let mut w = RecvWindow::new(65_535);
+        w.expect_message(2 * LEN, LEN);
+        assert_eq!(w.set_target(130_000), None);
+        assert_eq!(w.advertised(), i64::from(2 * LEN));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //!
 //! The runtime owns the socket and calls, in a loop:
 //!
-//! 1. [`Connection::handle_input`] with every chunk read from the socket (and
-//!    [`Connection::handle_eof`] when the socket ends), while
-//!    [`Connection::wants_read`] says so;
+//! 1. [`Connection::handle_input`] with every chunk read from the socket (or
+//!    [`Connection::prepare_read`], a read into
+//!    [`Connection::recv_buffer`] and [`Connection::handle_received`], which
+//!    saves the copy), and [`Connection::handle_eof`] when the socket ends,
+//!    while [`Connection::wants_read`] says so;
 //! 2. [`Connection::handle_timeout`] once the instant from
 //!    [`Connection::poll_timeout`] has passed;
 //! 3. the application's calls: [`Connection::open_stream`],
@@ -183,6 +185,13 @@ pub struct Connection {
     closed: bool,
 
     inbuf: BytesMut,
+    /// A second read buffer (empty), kept for its allocation: see
+    /// `prepare_read`.
+    spare: BytesMut,
+    /// The length of the last frame parsed when it was larger than a
+    /// default-size frame (else 0): the next read takes only the next
+    /// header, into room for a frame as large (see `prepare_read`).
+    last_large_frame: usize,
     partial: Option<PartialBlock>,
     decoded: Vec<HeaderField>,
 
@@ -271,6 +280,8 @@ impl Connection {
             // Buffers start empty: the runtime sizes its reads, and an idle
             // connection should cost as little as possible.
             inbuf: BytesMut::new(),
+            spare: BytesMut::new(),
+            last_large_frame: 0,
             partial: None,
             decoded: Vec::new(),
             control: BytesMut::new(),
@@ -412,6 +423,7 @@ impl Connection {
         if self.inbuf.is_empty() {
             self.inbuf = BytesMut::new();
         }
+        self.spare = BytesMut::new();
         if self.control.is_empty() {
             self.control = BytesMut::new();
         }
@@ -435,6 +447,7 @@ impl Connection {
     /// tests and diagnostics.
     pub fn buffer_capacity(&self) -> usize {
         self.inbuf.capacity()
+            + self.spare.capacity()
             + self.control.capacity()
             + self.block_buf.capacity()
             + self.decoded.capacity() * std::mem::size_of::<HeaderField>()
@@ -662,6 +675,7 @@ impl Connection {
         self.ready.clear();
         self.partial = None;
         self.inbuf = BytesMut::new();
+        self.spare = BytesMut::new();
         self.events.push_back(Event::Closed(error));
     }
 

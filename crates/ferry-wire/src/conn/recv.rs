@@ -18,9 +18,21 @@ use crate::{ConnectionError, Error, Initiator, Reason, StreamError, StreamId};
 type Result<T = ()> = std::result::Result<T, Error>;
 
 /// Input a connection buffers while reading is paused (see
-/// [`Connection::wants_read`]). A runtime that pauses holds at most one read
-/// beyond the pause; one that keeps feeding bytes past this is not pausing.
+/// [`Connection::wants_read`]), beyond one frame of the largest size we
+/// accept. A runtime that pauses holds at most one read beyond the pause;
+/// one that keeps feeding bytes past this is not pausing.
 const MAX_PAUSED_INPUT: usize = 1 << 20;
+
+/// The largest frame other than DATA and header blocks we accept: the RFC's
+/// initial SETTINGS_MAX_FRAME_SIZE. A larger
+/// [`Config::max_frame_size`](super::Config::max_frame_size) is there for
+/// DATA; no other frame needs it, and refusing one from its header means a
+/// peer cannot make us buffer a frame we would only throw away.
+const MAX_CONTROL_FRAME: u32 = frame::DEFAULT_MAX_FRAME_SIZE;
+
+/// A read of at least this much room goes ahead without making more: a
+/// whole frame of the RFC's default size and its header.
+const MIN_READ_ROOM: usize = frame::DEFAULT_MAX_FRAME_SIZE as usize + HEADER_LEN;
 
 fn conn_err(reason: Reason, detail: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::Connection(ConnectionError::remote(reason, detail))
@@ -62,6 +74,83 @@ impl Connection {
         &mut self.inbuf
     }
 
+    /// Makes room in [`recv_buffer`](Connection::recv_buffer) for the next
+    /// socket read and returns how many bytes that read should take at most.
+    ///
+    /// Room is at least `chunk` bytes, and always the whole rest of a frame
+    /// whose header has arrived, so every frame ends up in one contiguous
+    /// buffer and its payload (and a message inside it) is handed up as a
+    /// slice, never reassembled. A frame larger than `chunk` is read to its
+    /// last byte and no further, and after it only the next frame's header,
+    /// so the next large frame is read straight into its place instead of
+    /// being moved there. Frames are limited by
+    /// [`Config::max_frame_size`](super::Config::max_frame_size), and a
+    /// DATA frame longer than the connection window is refused from its
+    /// header, so the room made is never more than the peer may send.
+    ///
+    /// Buffers are reused: the payloads handed up share the buffer's
+    /// allocation, and once the application has dropped them the
+    /// allocation is taken back instead of a new one being made. Two are
+    /// kept, so one can fill while the application still holds the message
+    /// of the other.
+    pub fn prepare_read(&mut self, chunk: usize) -> usize {
+        let have = self.inbuf.len();
+        let frame_len = self.buffered_frame_len();
+        let need = frame_len.map_or(0, |total| total.saturating_sub(have));
+        let large = chunk.max(MIN_READ_ROOM);
+        // How much this read may take: the rest of a large frame; the next
+        // header after one; otherwise as much as there is room for.
+        let header_only = frame_len.is_none() && self.last_large_frame > 0;
+        let limit = match frame_len {
+            Some(total) if total > large && need > 0 => need,
+            None if header_only => HEADER_LEN - have,
+            _ => usize::MAX,
+        };
+        let room = self.inbuf.capacity() - have;
+        if room >= need.max(MIN_READ_ROOM.min(limit)) {
+            return limit.min(room);
+        }
+        // After a large frame, room for another as large, so the one that
+        // most likely follows needs no second buffer.
+        let want = if header_only {
+            chunk.max(self.last_large_frame)
+        } else {
+            need.max(chunk)
+        };
+        if !self.inbuf.try_reclaim(want) {
+            let mut next = if self.spare.try_reclaim(have + want) {
+                std::mem::take(&mut self.spare)
+            } else {
+                BytesMut::with_capacity(have + want)
+            };
+            next.extend_from_slice(&self.inbuf);
+            let mut previous = std::mem::replace(&mut self.inbuf, next);
+            // Kept for its allocation, which comes free once the payloads
+            // sliced from it are dropped.
+            previous.clear();
+            self.spare = previous;
+        }
+        limit.min(self.inbuf.capacity() - have)
+    }
+
+    /// The total length (header included) of the frame at the head of the
+    /// input, once its header has arrived and only if its length passes the
+    /// checks made from the header: input left unparsed while reading was
+    /// paused has not been checked yet, and no room is made for a frame
+    /// that will be refused.
+    fn buffered_frame_len(&self) -> Option<usize> {
+        if self.inbuf.len() < HEADER_LEN {
+            return None;
+        }
+        let mut raw = [0u8; HEADER_LEN];
+        raw.copy_from_slice(&self.inbuf[..HEADER_LEN]);
+        let head = FrameHeader::decode(&raw);
+        if head.length > self.config.max_frame_size || self.check_frame_len(&head).is_err() {
+            return None;
+        }
+        Some(HEADER_LEN + head.length as usize)
+    }
+
     /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),
     /// exactly as [`handle_input`](Connection::handle_input) does for a slice.
     pub fn handle_received(&mut self, now: Instant) {
@@ -88,7 +177,9 @@ impl Connection {
                 return;
             }
         }
-        if self.inbuf.len() > MAX_PAUSED_INPUT && !self.wants_read() {
+        if self.inbuf.len() > MAX_PAUSED_INPUT + self.config.max_frame_size as usize
+            && !self.wants_read()
+        {
             // The runtime kept reading although we asked it to pause.
             return self.fail(ConnectionError::library(
                 Reason::ENHANCE_YOUR_CALM,
@@ -115,12 +206,16 @@ impl Connection {
                     ),
                 ));
             }
+            if let Err(e) = self.check_frame_len(&head) {
+                return self.fail(e);
+            }
             let total = HEADER_LEN + head.length as usize;
             if self.inbuf.len() < total {
                 // The rest arrives with the next read; the runtime makes
                 // room for it (reserving here too would reallocate twice).
                 break;
             }
+            self.last_large_frame = if total > MIN_READ_ROOM { total } else { 0 };
             let mut bytes = self.inbuf.split_to(total);
             let payload = bytes.split_off(HEADER_LEN).freeze();
             match self.recv_frame(head, payload, now) {
@@ -128,6 +223,39 @@ impl Connection {
                 Err(Error::Connection(e)) => self.fail(e),
                 Err(Error::Stream(e)) => self.stream_error(e, now),
             }
+        }
+    }
+
+    /// Limits checked from a frame's header, before its payload is
+    /// buffered: a peer cannot make us hold a frame we would refuse once
+    /// complete. DATA must fit the connection window (the same check as on
+    /// arrival, made early); header blocks must fit the block limit of
+    /// `check_block_size`; everything else must fit the RFC's default frame
+    /// size, whatever larger size we advertise for DATA.
+    fn check_frame_len(&self, head: &FrameHeader) -> std::result::Result<(), ConnectionError> {
+        let len = head.length;
+        match head.kind {
+            frame::kind::DATA if i64::from(len) > self.conn_recv.advertised() => {
+                Err(ConnectionError::remote(
+                    Reason::FLOW_CONTROL_ERROR,
+                    "DATA exceeds the connection window",
+                ))
+            }
+            frame::kind::DATA => Ok(()),
+            frame::kind::HEADERS | frame::kind::CONTINUATION
+                if len > MAX_CONTROL_FRAME && len as usize > self.max_block_size() =>
+            {
+                Err(ConnectionError::library(
+                    Reason::ENHANCE_YOUR_CALM,
+                    "header block too large",
+                ))
+            }
+            frame::kind::HEADERS | frame::kind::CONTINUATION => Ok(()),
+            _ if len > MAX_CONTROL_FRAME => Err(ConnectionError::library(
+                Reason::ENHANCE_YOUR_CALM,
+                "frame too large for its type: only DATA and header blocks may pass 16,384 bytes",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -244,10 +372,14 @@ impl Connection {
     /// A compressed block larger than twice the header-list limit cannot
     /// decode to an acceptable list; stop buffering it (CONTINUATION flood).
     fn check_block_size(&self, size: usize) -> Result {
-        if size > (self.config.max_header_list_size as usize).saturating_mul(2) {
+        if size > self.max_block_size() {
             return Err(calm("header block too large"));
         }
         Ok(())
+    }
+
+    fn max_block_size(&self) -> usize {
+        (self.config.max_header_list_size as usize).saturating_mul(2)
     }
 
     /// A complete header block for `id`. It is always decoded, even for a

@@ -14,6 +14,13 @@ use super::{Shutdown, write_headers};
 use crate::frame::{self, Frame};
 use crate::{HeaderField, Reason, StreamId};
 
+/// The most window `expect_message` opens for the message after the one
+/// announced: a whole next message up to 1 MiB (what a Ferry peer sends in
+/// one frame), which keeps the pipe busy; of a larger one only this much,
+/// so what a peer can make one stream hold stays near what grpc-go allows
+/// (one message).
+const NEXT_MESSAGE_ROOM: u32 = 1 << 20;
+
 impl Connection {
     /// Client: opens a stream by sending its request headers. Nothing is
     /// sent on error, so the call may go to another connection.
@@ -202,8 +209,18 @@ impl Connection {
 
     /// The runtime read a message prefix announcing `len` bytes on this
     /// stream: open its window (and the connection's) far enough for the
-    /// whole message at once. Call it for every message; a small message
-    /// takes back the extra window of a large one.
+    /// whole message and the next one of the same size (up to 1 MiB of it)
+    /// at once. Call it for every message; a small message takes back the
+    /// extra window of a large one.
+    ///
+    /// Room for the next message too: with a window of one message the
+    /// sender can start the next message only after the application has
+    /// taken this one and its WINDOW_UPDATE has travelled back, a round trip
+    /// per message with the pipe idle meanwhile (a 64 KiB stream measured
+    /// half its speed so; BENCHMARKS.md, scenario 3). The next message's
+    /// room is at most 1 MiB, so a stream's window is at most one message
+    /// of the receive limit and 1 MiB (or its BDP-grown window, when that
+    /// is larger).
     pub fn expect_message(&mut self, stream_id: StreamId, len: usize) {
         if self.closed {
             return;
@@ -215,9 +232,10 @@ impl Connection {
             return;
         }
         let len = u32::try_from(len).unwrap_or(u32::MAX);
-        let extra = len.saturating_sub(stream.recv.target());
+        let room = len.saturating_add(len.min(NEXT_MESSAGE_ROOM));
+        let extra = room.saturating_sub(stream.recv.target());
         let old_extra = std::mem::replace(&mut stream.boost_extra, extra);
-        let stream_update = stream.recv.expect_message(len);
+        let stream_update = stream.recv.expect_message(room, len);
         self.conn_boost_extra = self.conn_boost_extra - u64::from(old_extra) + u64::from(extra);
         if let Some(increment) = stream_update {
             self.queue_window_update(stream_id, increment);

@@ -57,10 +57,16 @@ fn exchange(a: &mut Connection, b: &mut Connection, now: Instant) {
 }
 
 fn pair(now: Instant) -> (Connection, Connection) {
-    let cfg = Config {
-        adaptive_window: false,
-        ..Config::default()
-    };
+    pair_with(
+        Config {
+            adaptive_window: false,
+            ..Config::default()
+        },
+        now,
+    )
+}
+
+fn pair_with(cfg: Config, now: Instant) -> (Connection, Connection) {
     let mut c = Connection::new(Role::Client, cfg.clone(), now);
     let mut s = Connection::new(Role::Server, cfg, now);
     exchange(&mut c, &mut s, now);
@@ -267,7 +273,13 @@ fn window_overflow_is_a_flow_control_error() {
 #[test]
 fn data_is_sent_round_robin() {
     let now = Instant::now();
-    let (mut c, mut s) = pair(now);
+    // The RFC's frame size, so the turns show within one window.
+    let cfg = Config {
+        adaptive_window: false,
+        max_frame_size: 16_384,
+        ..Config::default()
+    };
+    let (mut c, mut s) = pair_with(cfg, now);
     let a = c.open_stream(&req(), false).unwrap();
     let b = c.open_stream(&req(), false).unwrap();
     c.send_data(a, Bytes::from(vec![0u8; 40_000]), true)
@@ -421,10 +433,63 @@ fn expect_message_opens_both_windows_ahead() {
             _ => None,
         })
         .collect();
-    // Stream: 4 MiB - 65,535. Connection: its 1 MiB target plus the same
-    // 4 MiB - 65,535 extra, minus the 1 MiB already open.
-    let extra = (4 << 20) - 65_535;
+    // Room for the 4 MiB message and 1 MiB of the next. Stream: 5 MiB -
+    // 65,535. Connection: its 1 MiB target plus the same extra, minus the
+    // 1 MiB already open.
+    let extra = (5 << 20) - 65_535;
     assert_eq!(updates, vec![(1, extra), (0, extra)]);
+    // Up to 1 MiB, room for a whole second message; the boost of the
+    // larger message before is taken back (the peer keeps what it was
+    // given, no more is sent).
+    s.expect_message(id, 300_000);
+    assert_eq!(s.conn_boost_extra, 600_000 - 65_535);
+    assert_eq!(s.streams[&id].boost_extra, 600_000 - 65_535);
+}
+
+/// A message just over the stream window (64 KiB of payload: 65,541 bytes
+/// framed, six over 65,535) opens room for two: the sender has the next
+/// message on the wire while the application takes this one, instead of
+/// waiting a round trip for each message's WINDOW_UPDATE. And no more than
+/// two: without releases the third stays with the sender.
+#[test]
+fn expect_message_makes_room_for_the_next_message_too() {
+    const FRAMED: usize = 65_541;
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    for _ in 0..4 {
+        c.send_data(id, Bytes::from(vec![1u8; FRAMED]), false)
+            .unwrap();
+    }
+    let mut received = 0;
+    let mut expected = false;
+    let pump = |c: &mut Connection, s: &mut Connection, expected: &mut bool| {
+        let mut got = 0;
+        for _ in 0..100 {
+            exchange(c, s, now);
+            let mut progress = false;
+            for event in events(s) {
+                if let Event::Data { data, .. } = event {
+                    progress = true;
+                    got += data.len();
+                    if !*expected {
+                        *expected = true;
+                        s.expect_message(id, FRAMED);
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        got
+    };
+    received += pump(&mut c, &mut s, &mut expected);
+    assert_eq!(received, 2 * FRAMED, "room for exactly two messages");
+    // The application takes the first message: one more comes, not two.
+    s.release_capacity(id, FRAMED);
+    received += pump(&mut c, &mut s, &mut expected);
+    assert_eq!(received, 3 * FRAMED);
 }
 
 #[test]
@@ -616,4 +681,95 @@ fn release_buffers_frees_an_idle_connection_and_keeps_it_working() {
             if *stream_id == id && headers.len() == req().len()),
         "{opened:?}"
     );
+}
+
+/// Large DATA frames (a Ferry peer sends a message of up to about 1 MiB in
+/// one) are read the way `prepare_read` says: the rest of a large frame in
+/// reads that stop at its end, then only the next header, each frame into
+/// one buffer. The payloads are slices of the read buffers, and the
+/// buffers are reused: with each payload dropped before the next frame,
+/// every frame lands in the same allocation; with the application holding
+/// one payload while the next arrives, two allocations take turns.
+#[test]
+fn large_frames_are_read_whole_into_reused_buffers() {
+    const LEN: usize = 200_000;
+    const CHUNK: usize = 64 << 10;
+    for hold in [false, true] {
+        let now = Instant::now();
+        let (mut c, mut s) = pair(now);
+        let id = c.open_stream(&req(), false).unwrap();
+        exchange(&mut c, &mut s, now);
+        events(&mut s);
+        s.expect_message(id, LEN);
+        c.handle_input(&take_output(&mut s, now), now);
+        for _ in 0..6 {
+            c.send_data(id, Bytes::from(vec![9u8; LEN]), false).unwrap();
+        }
+        let mut wire: std::collections::VecDeque<u8> = Default::default();
+        let mut limits = Vec::new();
+        let mut payloads = Vec::new();
+        let mut held = None;
+        loop {
+            wire.extend(take_output(&mut c, now).iter());
+            if wire.is_empty() {
+                break;
+            }
+            while !wire.is_empty() {
+                let limit = s.prepare_read(CHUNK);
+                let buf = s.recv_buffer();
+                let n = limit.min(wire.len()).min(buf.capacity() - buf.len());
+                assert!(n > 0);
+                limits.push(limit);
+                buf.extend(wire.drain(..n));
+                s.handle_received(now);
+                for event in events(&mut s) {
+                    if let Event::Data { data, .. } = event {
+                        assert_eq!(data.len(), LEN, "one message, one frame");
+                        payloads.push(data.as_ptr() as usize);
+                        s.release_capacity(id, LEN);
+                        if hold {
+                            held = Some(data);
+                        }
+                    }
+                }
+            }
+            c.handle_input(&take_output(&mut s, now), now);
+        }
+        drop(held);
+        assert_eq!(payloads.len(), 6);
+        // Every large frame is read in pieces that end at its end, and the
+        // read after it takes only the next frame's header.
+        assert!(limits.iter().all(|&l| l <= LEN + 9 || l == usize::MAX));
+        assert!(limits.contains(&9));
+        let mut distinct = payloads.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // The first frame starts in the first small buffer and moves once.
+        let expected = if hold { 2 } else { 1 };
+        assert_eq!(
+            distinct.len(),
+            expected,
+            "hold {hold}: payload addresses {payloads:?}"
+        );
+        assert!(s.buffer_capacity() < 2 * (LEN + CHUNK) + (64 << 10));
+    }
+}
+
+/// `prepare_read` makes room for a frame only once its header has passed
+/// the checks made from it: a header left unparsed while reading is paused
+/// announcing more than we accept gets no room made for it.
+#[test]
+fn prepare_read_makes_no_room_for_an_unchecked_frame() {
+    let now = Instant::now();
+    let (_c, mut s) = pair(now);
+    // A DATA header of 16 MiB - 1 (over the 1 MiB + 16 KiB we accept)
+    // placed in the buffer without being processed, as input left behind
+    // by a pause would be.
+    s.recv_buffer()
+        .extend_from_slice(&[0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1]);
+    let limit = s.prepare_read(64 << 10);
+    assert!(s.recv_buffer().capacity() < 1 << 20);
+    assert!(limit <= 1 << 20);
+    s.handle_received(now);
+    assert!(s.is_closed());
 }

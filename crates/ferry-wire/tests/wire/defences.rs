@@ -451,13 +451,16 @@ fn unread_control_replies_pause_reading_then_close() {
     assert_eq!(acks, 3_000);
     assert!(raw.server.wants_read());
     // A runtime that ignores the pause and keeps feeding bytes is cut off
-    // once 1 MiB waits unparsed.
+    // once 1 MiB waits unparsed beyond one frame of the largest size.
     let mut reads = 0;
     while !raw.server.is_closed() && reads < 100 {
         raw.send_bytes(&burst);
         reads += 1;
     }
-    assert_eq!(reads, 21, "51,000 bytes a read: the 21st passes 1 MiB");
+    assert_eq!(
+        reads, 42,
+        "51,000 bytes a read: the 42nd passes 1 MiB + 1,064,960"
+    );
     assert_goaway(
         &mut raw,
         Reason::ENHANCE_YOUR_CALM,
@@ -538,17 +541,119 @@ fn bad_preface_is_a_protocol_error() {
     }
 }
 
+/// A frame header: length, type, flags, stream id.
+fn frame_head(len: u32, kind: u8, flags: u8, id: u32) -> [u8; 9] {
+    let [_, a, b, c] = len.to_be_bytes();
+    let [d, e, f, g] = id.to_be_bytes();
+    [a, b, c, kind, flags, d, e, f, g]
+}
+
 #[test]
 fn oversized_frame_is_a_frame_size_error() {
+    for max in [16_384, Config::default().max_frame_size] {
+        let mut raw = RawClient::new(Config {
+            max_frame_size: max,
+            ..Config::default()
+        });
+        // A DATA header announcing one byte over the limit: refused before
+        // any payload is buffered.
+        raw.send_bytes(&frame_head(max + 1, frame::kind::DATA, 0, 1));
+        assert_goaway(
+            &mut raw,
+            Reason::FRAME_SIZE_ERROR,
+            "exceeds SETTINGS_MAX_FRAME_SIZE",
+        );
+    }
+}
+
+/// We advertise frames of up to 1 MiB + 16 KiB for DATA. A frame within
+/// that size that could not be accepted once complete is refused from its
+/// header, with nothing of it buffered: DATA longer than the connection
+/// window, a header block over its limit (twice the header-list limit),
+/// and any other frame over the RFC's 16,384 bytes.
+#[test]
+fn large_frames_are_refused_from_their_header() {
     let mut raw = RawClient::new(Config::default());
-    // A DATA header announcing 16,385 bytes: refused before any payload is
-    // buffered.
-    raw.send_bytes(&[0, 0x40, 0x01, 0, 0, 0, 0, 0, 1]);
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    // The connection window is the default 1 MiB.
+    raw.send_bytes(&frame_head((1 << 20) + 1, frame::kind::DATA, 0, 1));
+    assert!(raw.server.is_closed(), "refused from the header alone");
     assert_goaway(
         &mut raw,
-        Reason::FRAME_SIZE_ERROR,
-        "exceeds SETTINGS_MAX_FRAME_SIZE",
+        Reason::FLOW_CONTROL_ERROR,
+        "DATA exceeds the connection window",
     );
+
+    let mut raw = RawClient::new(Config::default());
+    raw.send_bytes(&frame_head((32 << 10) + 1, frame::kind::HEADERS, 0x4, 1));
+    assert!(raw.server.is_closed(), "refused from the header alone");
+    assert_goaway(
+        &mut raw,
+        Reason::ENHANCE_YOUR_CALM,
+        "header block too large",
+    );
+
+    for kind in [
+        frame::kind::PING,
+        frame::kind::SETTINGS,
+        frame::kind::GOAWAY,
+        0xfa,
+    ] {
+        let mut raw = RawClient::new(Config::default());
+        raw.send_bytes(&frame_head(16_385, kind, 0, 0));
+        assert!(raw.server.is_closed(), "refused from the header alone");
+        assert_goaway(
+            &mut raw,
+            Reason::ENHANCE_YOUR_CALM,
+            "frame too large for its type",
+        );
+    }
+
+    // At the limits themselves the frames are accepted: a 16,384-byte
+    // unknown frame is ignored, a 32 KiB header block is decoded.
+    let mut raw = RawClient::new(Config::default());
+    raw.send_bytes(&frame_head(16_384, 0xfa, 0, 0));
+    raw.send_bytes(&[0; 16_384]);
+    assert!(!raw.server.is_closed());
+}
+
+/// A peer announcing a large DATA frame and sending it a little at a time
+/// makes the connection hold that frame, and no more: at most the
+/// connection window it was given (the frame is refused from its header
+/// otherwise). Once complete, the frame is judged as any other: here it
+/// overruns the 65,535-byte stream window, so the stream is reset, and what
+/// was held is gone.
+#[test]
+fn a_large_frame_sent_slowly_holds_no_more_than_the_connection_window() {
+    let cfg = Config {
+        adaptive_window: false,
+        ..Config::default()
+    };
+    let window = cfg.initial_connection_window as usize;
+    let mut raw = RawClient::new(cfg);
+    let h = raw.headers_frame(1, &request("/t.S/M"), false);
+    raw.send(h);
+    raw.server_frames();
+    raw.send_bytes(&frame_head(window as u32, frame::kind::DATA, 0, 1));
+    let piece = [0u8; 4_096];
+    let mut sent = 0;
+    let mut most = 0;
+    while sent < window {
+        raw.send_bytes(&piece);
+        sent += piece.len();
+        most = most.max(raw.server.buffered_bytes());
+        assert!(!raw.server.is_closed());
+    }
+    // The most held: the header and all of the payload but the last piece
+    // (the last completes the frame, which is then handled at once).
+    assert_eq!(most, 9 + window - piece.len());
+    assert_eq!(
+        rst_codes(&raw.server_frames()),
+        vec![(1, Reason::FLOW_CONTROL_ERROR)]
+    );
+    assert_eq!(raw.server.buffered_bytes(), 0);
+    assert!(!raw.server.is_closed());
 }
 
 #[test]

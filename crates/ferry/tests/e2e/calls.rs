@@ -334,7 +334,19 @@ pub(crate) async fn wait_until(f: impl Fn() -> bool) {
 #[tokio::test]
 async fn a_slow_reader_pushes_back_on_the_handler() {
     let server = Running::start().await;
-    let channel = server.channel().await;
+    // Fixed windows on the reading side, so the bound below is exact: BDP
+    // growth (tested in the wire core) may widen the stream window up to
+    // `max_window`.
+    let config = ferry_wire::conn::Config {
+        adaptive_window: false,
+        ..ferry_wire::conn::Config::default()
+    };
+    let channel = ferry::Channel::builder(&server.uri())
+        .unwrap()
+        .connection_config(config)
+        .connect()
+        .await
+        .unwrap();
     let req = Msg {
         count: 1_000,
         payload: vec![7; 64 << 10],
@@ -356,11 +368,18 @@ async fn a_slow_reader_pushes_back_on_the_handler() {
         .probe
         .produced
         .load(std::sync::atomic::Ordering::SeqCst);
-    // 64 MiB were asked for; what exists is about a stream window and a
-    // send buffer ahead of what was read.
+    // 64 MiB were asked for. What may exist, in bytes of 65,541-byte framed
+    // messages: the five read; the client's stream window, which
+    // `expect_message` opens to room for two messages (so the next one is in
+    // flight while one is read); and the server's send buffer, where the
+    // handler may queue a message while less than 64 KiB waits, so 64 KiB
+    // plus one message. 8 messages and 64 KiB: the handler can be 8
+    // messages in (8 seen), never 9; without backpressure it runs to 1,000.
+    const FRAMED: usize = (64 << 10) + 5;
+    let bound = 5 * FRAMED + 2 * FRAMED + (64 << 10) + FRAMED;
     assert!(
-        produced <= 12,
-        "the handler ran ahead: {produced} messages produced"
+        produced * FRAMED <= bound,
+        "the handler ran ahead: {produced} messages produced, bound {bound} bytes"
     );
     drop(stream);
     wait_until(|| {
@@ -411,10 +430,11 @@ async fn a_slow_handler_pushes_back_on_the_client_stream() {
     wait_until(|| pulled.load(Ordering::SeqCst) >= 6).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let taken = pulled.load(Ordering::SeqCst);
-    // 64 MiB were offered; what was taken is the six the handler read, one
-    // in the 64 KiB stream window, up to two in the 64 KiB send buffer and
-    // the one the pump holds while it waits for room: ten at most (eight
-    // seen).
+    // 64 MiB were offered; what was taken is, in 65,541-byte framed
+    // messages: the six the handler read, two in the stream window (opened
+    // to room for two messages), the send buffer's 64 KiB plus the message
+    // queued while less than that waited, and the one the pump holds while
+    // it waits for room. Ten messages and 64 KiB: ten at most (nine seen).
     assert!(
         taken <= 10,
         "the client stream ran ahead: {taken} messages taken"

@@ -502,7 +502,7 @@ async fn oversized_frame_is_refused_from_its_header() {
     let run = attack("oversized-frame", &[]).await;
     assert_eq!(
         run.main().text,
-        "GOAWAY FRAME_SIZE_ERROR frame of 16777215 bytes exceeds SETTINGS_MAX_FRAME_SIZE 16384"
+        "GOAWAY FRAME_SIZE_ERROR frame of 16777215 bytes exceeds SETTINGS_MAX_FRAME_SIZE 1064960"
     );
 }
 
