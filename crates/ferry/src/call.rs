@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseHead, ResponseStart, Trailers};
 
 use crate::compression::{self, Encoding, EncodingSet, decompress};
+use ferry_wire::conn::OpenError;
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 use futures_core::Stream;
 use tokio::sync::oneshot;
@@ -19,7 +20,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::client::{Attempt, Pump};
 use crate::driver::{Command, Handle, Reply, StreamEvent};
-use crate::events::EventReceiver;
+use crate::events::{EventReceiver, OpenId};
 use crate::server::BoxFuture;
 use crate::status::{Delivery, Status};
 
@@ -33,6 +34,18 @@ pub(crate) enum Side {
 /// The detail the wire core gives a stream the peer reset itself (as
 /// opposed to one we reset because the peer broke a rule on it).
 const PEER_RESET_DETAIL: &str = "stream reset by peer";
+
+/// A stream the driver could not open: nothing was sent, so the call may
+/// be tried again on another connection.
+fn not_opened_status(error: &OpenError) -> Status {
+    let status = match error {
+        OpenError::GoingAway | OpenError::Closed | OpenError::IdsExhausted => {
+            Status::unavailable(format!("could not open a stream: {error}"))
+        }
+        _ => Status::internal(error.to_string()),
+    };
+    status.with_delivery(Delivery::NotSent)
+}
 
 /// Status for a stream that the peer reset or that failed locally.
 pub(crate) fn reset_status(error: &StreamError, side: Side) -> Status {
@@ -71,16 +84,39 @@ pub(crate) struct StreamGuard {
     pub(crate) id: StreamId,
     pub(crate) handle: Handle,
     pub(crate) finished: bool,
+    /// For a call that did not wait to hear its id (`id` is zero until
+    /// then): where the driver puts it.
+    pub(crate) open: Option<OpenId>,
+}
+
+impl StreamGuard {
+    pub(crate) fn new(id: StreamId, handle: Handle) -> StreamGuard {
+        StreamGuard {
+            id,
+            handle,
+            finished: false,
+            open: None,
+        }
+    }
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        if !self.finished {
-            self.handle.send(Command::Reset {
-                id: self.id,
-                reason: Reason::CANCEL,
-            });
+        if self.finished {
+            return;
         }
+        let id = match &self.open {
+            // Not opened yet: it now never will be, and nothing was sent.
+            Some(open) if self.id == StreamId::ZERO => match open.abandon() {
+                Some(id) => id,
+                None => return,
+            },
+            _ => self.id,
+        };
+        self.handle.send(Command::Reset {
+            id,
+            reason: Reason::CANCEL,
+        });
     }
 }
 
@@ -208,12 +244,11 @@ impl RecvStream {
                     // command at all.
                     let framed = len + grpc::MESSAGE_HEADER_LEN;
                     let large = framed > self.initial_window;
-                    if large || self.window_opened {
+                    if (large || self.window_opened)
+                        && let Some(id) = self.stream_id()
+                    {
                         self.window_opened = large;
-                        self.handle.send(Command::Expect {
-                            id: self.id,
-                            len: framed,
-                        });
+                        self.handle.send(Command::Expect { id, len: framed });
                     }
                 }
             }
@@ -221,9 +256,13 @@ impl RecvStream {
                 return Poll::Ready(outcome);
             }
             let Some(event) = ready!(self.events.poll_recv(cx)) else {
-                // The driver is gone without telling us: the connection died.
-                let status =
-                    Status::unavailable("connection lost").with_delivery(Delivery::Unknown);
+                // The driver is gone without telling us: the connection
+                // died (before the stream was opened, nothing was sent).
+                let delivery = match self.stream_id() {
+                    Some(_) => Delivery::Unknown,
+                    None => Delivery::NotSent,
+                };
+                let status = Status::unavailable("connection lost").with_delivery(delivery);
                 return Poll::Ready(Err(self.fail(status)));
             };
             self.on_event(event);
@@ -297,14 +336,26 @@ impl RecvStream {
         if self.outcome.is_none() {
             self.outcome = Some(status.clone());
             self.outcome_taken = true;
-            if self.side == Side::Client {
+            if self.side == Side::Client
+                && let Some(id) = self.stream_id()
+            {
                 self.handle.send(Command::Reset {
-                    id: self.id,
+                    id,
                     reason: Reason::CANCEL,
                 });
             }
         }
         status
+    }
+
+    /// The stream's id: known from the start, or, for a client call that
+    /// did not wait to hear it, once the driver has opened the stream
+    /// (always so once anything of the response arrived).
+    fn stream_id(&mut self) -> Option<StreamId> {
+        if self.id == StreamId::ZERO {
+            self.id = self.events.opened_id()?;
+        }
+        Some(self.id)
     }
 
     fn on_event(&mut self, event: StreamEvent) {
@@ -355,6 +406,10 @@ impl RecvStream {
                 self.decoder.push(message);
                 self.ended = true;
                 self.outcome = Some(Status::from_wire(status, trailers));
+            }
+            StreamEvent::NotOpened(error) => {
+                self.ended = true;
+                self.outcome = Some(not_opened_status(&error));
             }
             StreamEvent::Reset(error) => {
                 self.ended = true;
@@ -416,7 +471,9 @@ impl RecvStream {
         if consumed > self.released {
             let n = (consumed - self.released) as usize;
             self.released = consumed;
-            self.handle.send(Command::Release { id: self.id, n });
+            if let Some(id) = self.stream_id() {
+                self.handle.send(Command::Release { id, n });
+            }
         }
     }
 

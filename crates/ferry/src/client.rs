@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ferry_wire::StreamId;
 use ferry_wire::conn::{self, Connection, OpenError, Role};
 use ferry_wire::grpc::{self, Metadata, RequestHead, Scheme};
 use futures_core::Stream;
@@ -32,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
 use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
-use crate::driver::{self, Command, Handle};
+use crate::driver::{self, Command, Handle, OpenReply};
 use crate::events;
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
@@ -522,17 +523,7 @@ impl Channel {
         let mut last = None;
         for _ in 0..TRANSPARENT_ATTEMPTS {
             let handle = self.connection(wait_for_ready, deadline).await?;
-            let endpoint = &self.inner.endpoint;
-            let mut head =
-                RequestHead::new(endpoint.scheme, endpoint.authority.clone(), path.to_owned())
-                    .with_metadata(metadata.clone())
-                    .with_accept_encoding(self.inner.accept_compressed.to_header_value());
-            if !encoding.is_identity() {
-                head = head.with_encoding(encoding.as_str());
-            }
-            if let Some(d) = deadline {
-                head.set_timeout(Some(d.saturating_duration_since(Instant::now())));
-            }
+            let head = self.request_head(path, metadata, deadline, encoding);
             let (events_tx, events_rx) = events::channel();
             let (reply_tx, reply_rx) = oneshot::channel();
             let cmd = Command::Open {
@@ -540,7 +531,7 @@ impl Channel {
                 body: only.cloned(),
                 end_stream: only.is_some(),
                 events: events_tx,
-                reply: reply_tx,
+                reply: OpenReply::Wait(reply_tx),
             };
             if !handle.send(cmd) {
                 last = Some("connection closed".to_owned());
@@ -561,12 +552,7 @@ impl Channel {
                     let mut send = SendStream::new(id, handle.clone());
                     send.encoding = encoding;
                     send.min_compress_size = self.inner.min_compress_size;
-                    let guard = StreamGuard {
-                        id,
-                        handle,
-                        finished: false,
-                    };
-                    return Ok((recv, send, guard));
+                    return Ok((recv, send, StreamGuard::new(id, handle)));
                 }
                 Ok(Err(
                     e @ (OpenError::GoingAway | OpenError::Closed | OpenError::IdsExhausted),
@@ -582,6 +568,29 @@ impl Channel {
             last.unwrap_or_default()
         ))
         .with_delivery(Delivery::NotSent))
+    }
+
+    /// A call's request head: its path, metadata, encodings and the time
+    /// left until its deadline.
+    fn request_head(
+        &self,
+        path: &str,
+        metadata: &Metadata,
+        deadline: Option<Instant>,
+        encoding: Encoding,
+    ) -> RequestHead {
+        let endpoint = &self.inner.endpoint;
+        let mut head =
+            RequestHead::new(endpoint.scheme, endpoint.authority.clone(), path.to_owned())
+                .with_metadata(metadata.clone())
+                .with_accept_encoding(self.inner.accept_compressed.to_header_value());
+        if !encoding.is_identity() {
+            head = head.with_encoding(encoding.as_str());
+        }
+        if let Some(d) = deadline {
+            head.set_timeout(Some(d.saturating_duration_since(Instant::now())));
+        }
+        head
     }
 
     /// Runs the channel's interceptors over a call's metadata.
@@ -638,20 +647,46 @@ impl Channel {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut recv, _send, guard) = self
-                .open(
-                    path,
-                    &setup.metadata,
-                    setup.deadline,
-                    setup.wait,
-                    setup.encoding,
-                    Some(body),
-                )
-                .await?;
-            match recv.response_headers().await {
-                Err(status)
-                    if status.delivery() == Delivery::Refused && attempt < TRANSPARENT_ATTEMPTS => {
+            let handle = self.connection(setup.wait, setup.deadline).await?;
+            let head = self.request_head(path, &setup.metadata, setup.deadline, setup.encoding);
+            // The whole request goes with the open, so the call need not
+            // wait to hear its stream id: it sleeps once, until the answer.
+            let (events_tx, events_rx) = events::channel();
+            let open = events_rx.open_id();
+            let sent = handle.send(Command::Open {
+                head: Box::new(head),
+                body: Some(body.clone()),
+                end_stream: true,
+                events: events_tx,
+                reply: OpenReply::Events,
+            });
+            if !sent {
+                if attempt < TRANSPARENT_ATTEMPTS {
+                    continue;
                 }
+                return Err(
+                    Status::unavailable("could not open a stream: connection closed")
+                        .with_delivery(Delivery::NotSent),
+                );
+            }
+            let mut recv = RecvStream::new(
+                StreamId::ZERO,
+                handle.clone(),
+                events_rx,
+                self.inner.max_recv_message_size,
+                Side::Client,
+                false,
+            );
+            recv.accept = self.inner.accept_compressed;
+            recv.initial_window = self.inner.conn.initial_stream_window as usize;
+            let mut guard = StreamGuard::new(StreamId::ZERO, handle);
+            guard.open = Some(open);
+            match recv.response_headers().await {
+                // Refused unprocessed, or never sent: another stream may
+                // take it.
+                Err(status)
+                    if matches!(status.delivery(), Delivery::Refused | Delivery::NotSent)
+                        && attempt < TRANSPARENT_ATTEMPTS => {}
                 Err(status) => return Err(status),
                 Ok(headers) => return Ok((headers, recv, guard)),
             }

@@ -73,7 +73,7 @@ pub(crate) enum Command {
         body: Option<Bytes>,
         end_stream: bool,
         events: EventSender,
-        reply: oneshot::Sender<Result<StreamId, OpenError>>,
+        reply: OpenReply,
     },
     /// Response headers (server).
     Headers {
@@ -115,6 +115,35 @@ pub(crate) enum Command {
         reason: Reason,
         detail: &'static str,
     },
+}
+
+/// How a new stream's id, or why it could not open, reaches its call.
+#[derive(Debug)]
+pub(crate) enum OpenReply {
+    /// The call waits for the answer before it sends more.
+    Wait(oneshot::Sender<Result<StreamId, OpenError>>),
+    /// The call gave its whole request with the open: it learns the id
+    /// from its event queue when it needs it, without a wake-up for it,
+    /// and a failure to open as a `NotOpened` event.
+    Events,
+}
+
+impl OpenReply {
+    /// Tells the call its stream opened, or why not. False when the call
+    /// gave up first: the driver resets the stream it just opened.
+    pub(crate) fn send(self, events: &EventSender, result: Result<StreamId, OpenError>) -> bool {
+        match (self, result) {
+            (OpenReply::Wait(reply), result) => {
+                let _ = reply.send(result);
+                true
+            }
+            (OpenReply::Events, Ok(id)) => events.opened(id),
+            (OpenReply::Events, Err(e)) => {
+                let _ = events.send(StreamEvent::NotOpened(e));
+                true
+            }
+        }
+    }
 }
 
 /// A successful unary answer: the response head, the one framed message
@@ -162,6 +191,9 @@ pub(crate) enum StreamEvent {
     /// typed parts (the native protocol's unary answer in one frame): what
     /// `Headers`, `Data` and `Trailers` carry, without header lists.
     Reply(Box<Reply>),
+    /// The stream could not be opened (a call that did not wait to hear,
+    /// `OpenReply::Events`); nothing of it was sent.
+    NotOpened(OpenError),
     Reset(StreamError),
     /// The connection ended under the stream.
     Closed(ConnectionError),
@@ -521,6 +553,9 @@ impl Driver {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
+            Command::Open { events, .. } if events.is_abandoned() => {
+                // The call gave up while waiting to be opened.
+            }
             Command::Open {
                 head,
                 body,
@@ -532,6 +567,11 @@ impl Driver {
                 .open_stream(&head.encode(), end_stream && body.is_none())
             {
                 Ok(id) => {
+                    if !reply.send(&events, Ok(id)) {
+                        // Gave up just now: nothing of it goes out.
+                        self.conn.reset_stream(id, Reason::CANCEL);
+                        return;
+                    }
                     self.streams.insert(
                         id,
                         StreamSlot {
@@ -545,7 +585,6 @@ impl Driver {
                     if end_stream {
                         self.finished_sending(id);
                     }
-                    let _ = reply.send(Ok(id));
                 }
                 Err(OpenError::AtCapacity) => {
                     self.pending_opens.push(Command::Open {
@@ -557,7 +596,7 @@ impl Driver {
                     });
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(e));
+                    reply.send(&events, Err(e));
                 }
             },
             Command::Headers {
@@ -733,8 +772,8 @@ impl Driver {
                 Event::GoAway { .. } | Event::StreamIdsExhausted => {
                     self.shared.draining.store(true, Ordering::Release);
                     for cmd in std::mem::take(&mut self.pending_opens) {
-                        if let Command::Open { reply, .. } = cmd {
-                            let _ = reply.send(Err(OpenError::GoingAway));
+                        if let Command::Open { reply, events, .. } = cmd {
+                            reply.send(&events, Err(OpenError::GoingAway));
                         }
                     }
                 }
@@ -754,8 +793,8 @@ impl Driver {
                     }
                     self.writable.clear();
                     for cmd in std::mem::take(&mut self.pending_opens) {
-                        if let Command::Open { reply, .. } = cmd {
-                            let _ = reply.send(Err(OpenError::Closed));
+                        if let Command::Open { reply, events, .. } = cmd {
+                            reply.send(&events, Err(OpenError::Closed));
                         }
                     }
                 }

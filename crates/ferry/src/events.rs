@@ -15,10 +15,13 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
+
+use ferry_wire::StreamId;
 
 use crate::driver::StreamEvent;
 
@@ -32,6 +35,7 @@ pub(crate) fn channel() -> (EventSender, EventReceiver) {
             receiver_gone: false,
         }),
         waker: AtomicWaker::new(),
+        id: AtomicU32::new(UNOPENED),
     });
     (
         EventSender {
@@ -44,7 +48,16 @@ pub(crate) fn channel() -> (EventSender, EventReceiver) {
 struct Shared {
     queue: Mutex<Queue>,
     waker: AtomicWaker,
+    /// The call's stream id once the driver opened it, for a call that
+    /// does not wait to be told (see [`OpenId`]).
+    id: AtomicU32,
 }
+
+/// `Shared::id` before the driver opened the stream.
+const UNOPENED: u32 = 0;
+/// `Shared::id` of a call that gave up before its stream was opened: the
+/// driver must not open it (or resets it at once).
+const ABANDONED: u32 = u32::MAX;
 
 struct Queue {
     /// The oldest event, kept inline: most calls hear one to three events
@@ -71,6 +84,20 @@ pub(crate) struct EventSender {
 }
 
 impl EventSender {
+    /// The driver opened the call's stream as `id`. False when the call
+    /// gave up first: the stream must be reset.
+    pub(crate) fn opened(&self, id: StreamId) -> bool {
+        self.shared
+            .id
+            .compare_exchange(UNOPENED, id.as_u32(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The call gave up before its stream was opened.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.shared.id.load(Ordering::Acquire) == ABANDONED
+    }
+
     /// Queues `event` for the call; `Err` with the event when the call is
     /// gone.
     pub(crate) fn send(&self, event: StreamEvent) -> Result<(), StreamEvent> {
@@ -109,6 +136,19 @@ pub(crate) struct EventReceiver {
 }
 
 impl EventReceiver {
+    /// The stream's id, once the driver set it (see
+    /// [`EventSender::opened`]).
+    pub(crate) fn opened_id(&self) -> Option<StreamId> {
+        id_of(self.shared.id.load(Ordering::Acquire))
+    }
+
+    /// The stream's id as the driver sets it (see [`EventSender::opened`]).
+    pub(crate) fn open_id(&self) -> OpenId {
+        OpenId {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The next event; `None` once the sender is gone and every event was
     /// taken.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamEvent>> {
@@ -140,6 +180,49 @@ impl Drop for EventReceiver {
         };
         // Events (and the buffers they hold) are dropped outside the lock.
         drop(dropped);
+    }
+}
+
+/// A call's view of the id its driver gives the stream, for calls that
+/// send their whole request with the open and do not wait to hear the id.
+#[derive(Clone)]
+pub(crate) struct OpenId {
+    shared: Arc<Shared>,
+}
+
+impl OpenId {
+    /// The id, once the driver opened the stream.
+    pub(crate) fn get(&self) -> Option<StreamId> {
+        id_of(self.shared.id.load(Ordering::Acquire))
+    }
+
+    /// The call gives up. `Some(id)` when the stream is already open (the
+    /// caller resets it); `None` when it was not, and now never will be.
+    pub(crate) fn abandon(&self) -> Option<StreamId> {
+        match self.shared.id.compare_exchange(
+            UNOPENED,
+            ABANDONED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => None,
+            Err(ABANDONED) => None,
+            Err(id) => Some(StreamId::new(id)),
+        }
+    }
+}
+
+/// The stream id a `Shared::id` value stands for, if any.
+fn id_of(raw: u32) -> Option<StreamId> {
+    match raw {
+        UNOPENED | ABANDONED => None,
+        id => Some(StreamId::new(id)),
+    }
+}
+
+impl fmt::Debug for OpenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OpenId").field(&self.get()).finish()
     }
 }
 
@@ -233,5 +316,25 @@ mod tests {
             Err(event) => assert_eq!(byte_of(Some(event)), Some(3)),
             Ok(()) => panic!("nobody receives"),
         }
+    }
+
+    #[test]
+    fn a_call_learns_its_id_or_gives_up_first_never_both() {
+        // Opened, then the call gives up: it must reset the open stream.
+        let (tx, rx) = channel();
+        let open = rx.open_id();
+        assert_eq!(rx.opened_id(), None);
+        assert!(tx.opened(StreamId::new(5)));
+        assert_eq!(rx.opened_id(), Some(StreamId::new(5)));
+        assert_eq!(open.abandon(), Some(StreamId::new(5)));
+
+        // Given up first: the driver must not open it, and is told so.
+        let (tx, rx) = channel();
+        let open = rx.open_id();
+        assert_eq!(open.abandon(), None);
+        assert!(tx.is_abandoned());
+        assert!(!tx.opened(StreamId::new(7)));
+        assert_eq!(rx.opened_id(), None);
+        assert_eq!(open.abandon(), None, "giving up twice changes nothing");
     }
 }

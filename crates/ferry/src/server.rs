@@ -996,11 +996,7 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         accept: inner.accept_compressed,
         client_accepts,
         send,
-        guard: StreamGuard {
-            id,
-            handle: handle.clone(),
-            finished: false,
-        },
+        guard: StreamGuard::new(id, handle.clone()),
         headers_sent: false,
         deadline: head.timeout().map(|t| Instant::now() + t),
     };

@@ -506,8 +506,8 @@ impl Driver {
             let _ = call.events.send(StreamEvent::Closed(error.clone()));
         }
         for cmd in std::mem::take(&mut self.pending_opens) {
-            if let Command::Open { reply, .. } = cmd {
-                let _ = reply.send(Err(OpenError::Closed));
+            if let Command::Open { reply, events, .. } = cmd {
+                reply.send(&events, Err(OpenError::Closed));
             }
         }
     }

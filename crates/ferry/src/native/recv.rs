@@ -407,8 +407,8 @@ impl Driver {
             return;
         }
         for cmd in std::mem::take(&mut self.pending_opens) {
-            if let Command::Open { reply, .. } = cmd {
-                let _ = reply.send(Err(OpenError::GoingAway));
+            if let Command::Open { reply, events, .. } = cmd {
+                reply.send(&events, Err(OpenError::GoingAway));
             }
         }
         if frame.has(Flags::DRAINING) {

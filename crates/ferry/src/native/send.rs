@@ -16,7 +16,7 @@ use super::metadata::{
     answer_meta, is_reserved, push_header, request_meta, request_meta_bytes, response_start, utf8,
 };
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
-use crate::driver::{Answer, Command, StreamEvent};
+use crate::driver::{Answer, Command, OpenReply, StreamEvent};
 use crate::events::EventSender;
 
 impl Driver {
@@ -59,14 +59,18 @@ impl Driver {
         body: Option<Bytes>,
         end_stream: bool,
         events: EventSender,
-        reply: oneshot::Sender<Result<StreamId, OpenError>>,
+        reply: OpenReply,
     ) {
         if self.side == Side::Server {
-            let _ = reply.send(Err(OpenError::NotClient));
+            reply.send(&events, Err(OpenError::NotClient));
+            return;
+        }
+        if events.is_abandoned() {
+            // The call gave up while waiting to be opened.
             return;
         }
         if self.goaway_last.is_some() || self.shared.draining.load(Ordering::Acquire) {
-            let _ = reply.send(Err(OpenError::GoingAway));
+            reply.send(&events, Err(OpenError::GoingAway));
             return;
         }
         if self.calls.len() >= self.peer.max_calls as usize {
@@ -82,10 +86,14 @@ impl Driver {
         let id = self.next_id;
         if id > StreamId::MAX.as_u32() {
             self.shared.draining.store(true, Ordering::Release);
-            let _ = reply.send(Err(OpenError::IdsExhausted));
+            reply.send(&events, Err(OpenError::IdsExhausted));
             return;
         }
         self.next_id += 1;
+        if !reply.send(&events, Ok(StreamId::new(id))) {
+            // Gave up just now, before anything went out.
+            return;
+        }
         let mut call = Call::new(events, self.peer.initial_credit);
         call.one_way = head.metadata().get(ONE_WAY_MARK).is_some();
         // A one-way call hears nothing back.
@@ -121,7 +129,6 @@ impl Driver {
             };
             out.encode(Kind::Request, id, &mut self.out);
             self.calls.insert(id, call);
-            let _ = reply.send(Ok(StreamId::new(id)));
             // `pump` ends a one-way call once its request is out.
             self.dirty.push(id);
             return;
@@ -129,7 +136,6 @@ impl Driver {
         // Goes out with the first message (or the end), or alone below.
         call.pending_meta = Some(request_meta(&head));
         self.calls.insert(id, call);
-        let _ = reply.send(Ok(StreamId::new(id)));
         match body {
             // A unary request: metadata, message and end in one frame.
             Some(body) => self.data(StreamId::new(id), body, end_stream, None),
