@@ -34,7 +34,7 @@ use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_me
 use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, OpenReply};
-use crate::events;
+use crate::events::{self, EventReceiver};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -539,16 +539,7 @@ impl Channel {
             }
             match reply_rx.await {
                 Ok(Ok(id)) => {
-                    let mut recv = RecvStream::new(
-                        id,
-                        handle.clone(),
-                        events_rx,
-                        self.inner.max_recv_message_size,
-                        Side::Client,
-                        false,
-                    );
-                    recv.accept = self.inner.accept_compressed;
-                    recv.initial_window = self.inner.conn.initial_stream_window as usize;
+                    let recv = self.response_stream(id, &handle, events_rx);
                     let mut send = SendStream::new(id, handle.clone());
                     send.encoding = encoding;
                     send.min_compress_size = self.inner.min_compress_size;
@@ -568,6 +559,22 @@ impl Channel {
             last.unwrap_or_default()
         ))
         .with_delivery(Delivery::NotSent))
+    }
+
+    /// The receiving half of a call's stream (`id` zero: not known yet,
+    /// see `OpenReply::Events`).
+    fn response_stream(&self, id: StreamId, handle: &Handle, events: EventReceiver) -> RecvStream {
+        let mut recv = RecvStream::new(
+            id,
+            handle.clone(),
+            events,
+            self.inner.max_recv_message_size,
+            Side::Client,
+            false,
+        );
+        recv.accept = self.inner.accept_compressed;
+        recv.initial_window = self.inner.conn.initial_stream_window as usize;
+        recv
     }
 
     /// A call's request head: its path, metadata, encodings and the time
@@ -669,16 +676,7 @@ impl Channel {
                         .with_delivery(Delivery::NotSent),
                 );
             }
-            let mut recv = RecvStream::new(
-                StreamId::ZERO,
-                handle.clone(),
-                events_rx,
-                self.inner.max_recv_message_size,
-                Side::Client,
-                false,
-            );
-            recv.accept = self.inner.accept_compressed;
-            recv.initial_window = self.inner.conn.initial_stream_window as usize;
+            let mut recv = self.response_stream(StreamId::ZERO, &handle, events_rx);
             let mut guard = StreamGuard::new(StreamId::ZERO, handle);
             guard.open = Some(open);
             match recv.response_headers().await {
