@@ -214,20 +214,11 @@ impl RecvStream {
             match self.decoder.next_message() {
                 Ok(Some(msg)) => {
                     self.release_consumed();
-                    self.last_compressed = msg.compressed;
-                    if !msg.compressed {
-                        return Poll::Ready(Ok(Some(msg.data)));
-                    }
-                    // The length prefix was checked against the limit; the
-                    // decompressed size is checked while decompressing.
-                    let mut out = BytesMut::new();
-                    return Poll::Ready(
-                        match decompress(self.encoding, &msg.data, self.max_message_size, &mut out)
-                        {
-                            Ok(()) => Ok(Some(out.freeze())),
-                            Err(e) => Err(self.fail(Status::from(e.to_status()))),
-                        },
-                    );
+                    // The length prefix was checked against the limit.
+                    return Poll::Ready(match self.open_message(msg) {
+                        Ok(data) => Ok(Some(data)),
+                        Err(status) => Err(self.fail(status)),
+                    });
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -286,20 +277,15 @@ impl RecvStream {
         Some(Err(outcome.clone()))
     }
 
-    /// Ends the stream locally with `status`. A client abandons the call
-    /// (RST_STREAM CANCEL); a server's handler answers with the status
-    /// instead, through its response.
     /// Queues a whole request (see [`whole`](RecvStream::whole)) for
     /// `poll_message`, for a handler that reads the request as a stream.
     pub(crate) fn push_whole(&mut self, message: grpc::Message) {
-        let Ok(prefix) = grpc::message_header(message.compressed, message.data.len()) else {
+        let mut framed = BytesMut::new();
+        if grpc::encode_message(message.compressed, &message.data, &mut framed).is_err() {
             self.outcome = Some(Status::resource_exhausted("request message too large"));
             self.ended = true;
             return;
-        };
-        let mut framed = BytesMut::with_capacity(prefix.len() + message.data.len());
-        framed.extend_from_slice(&prefix);
-        framed.extend_from_slice(&message.data);
+        }
         self.pushed += framed.len() as u64;
         self.decoder.push(framed.freeze());
     }
@@ -309,15 +295,22 @@ impl RecvStream {
     /// `poll_message` does with a message from the stream.
     pub(crate) fn whole(&mut self, message: grpc::Message) -> Result<Bytes, Status> {
         self.ended = true;
-        self.last_compressed = message.compressed;
         let len = message.data.len();
         if len > self.max_message_size {
             let error = grpc::DecodeError::TooLarge {
                 len,
                 max: self.max_message_size,
             };
+            self.last_compressed = message.compressed;
             return Err(Status::from(error.to_status()));
         }
+        self.open_message(message)
+    }
+
+    /// A received message's bytes, decompressed when its flag says so (the
+    /// decompressed size is checked while decompressing); notes the flag.
+    fn open_message(&mut self, message: grpc::Message) -> Result<Bytes, Status> {
+        self.last_compressed = message.compressed;
         if !message.compressed {
             return Ok(message.data);
         }
@@ -332,6 +325,9 @@ impl RecvStream {
         .map_err(|e| Status::from(e.to_status()))
     }
 
+    /// Ends the stream locally with `status`. A client abandons the call
+    /// (RST_STREAM CANCEL); a server's handler answers with the status
+    /// instead, through its response.
     pub(crate) fn fail(&mut self, status: Status) -> Status {
         if self.outcome.is_none() {
             self.outcome = Some(status.clone());

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, OutBuf, Role};
-use ferry_wire::grpc::{Metadata, RequestError, RequestHead, ResponseHead};
+use ferry_wire::grpc::{self, Metadata, RequestError, RequestHead, ResponseHead, Trailers};
 use ferry_wire::{ConnectionError, HeaderField, IdMap, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -155,23 +155,13 @@ pub(crate) struct Answer {
     pub(crate) trailers: Metadata,
 }
 
-impl Answer {
-    /// The OK status's trailers as HTTP/2 fields.
-    pub(crate) fn trailer_fields(&self) -> Vec<HeaderField> {
-        let mut fields = Vec::with_capacity(1 + self.trailers.len());
-        fields.push(HeaderField::from_static("grpc-status", "0"));
-        self.trailers.encode(&mut fields);
-        fields
-    }
-}
-
 /// A response in one event: its head, its one message (gRPC-framed) and
 /// its OK status with the trailing metadata.
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) head: ResponseHead,
     pub(crate) message: Bytes,
-    pub(crate) status: ferry_wire::grpc::Status,
+    pub(crate) status: grpc::Status,
     pub(crate) trailers: Metadata,
 }
 
@@ -218,7 +208,7 @@ pub(crate) struct Incoming {
     /// The whole request, when it arrived with the head and the end (a
     /// native REQUEST frame with its one message and END_STREAM): handed
     /// over here, not as events, and `end_stream` is set.
-    pub(crate) message: Option<ferry_wire::grpc::Message>,
+    pub(crate) message: Option<grpc::Message>,
     pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.
     pub(crate) cancelled: oneshot::Receiver<()>,
@@ -633,12 +623,17 @@ impl Driver {
                 self.finished_sending(id);
             }
             Command::Respond { id, answer } => {
-                let trailers = answer.trailer_fields();
-                let Answer { head, message, .. } = *answer;
+                let Answer {
+                    head,
+                    message,
+                    trailers: metadata,
+                } = *answer;
+                let mut trailers = Trailers::new(grpc::Status::ok());
+                *trailers.metadata_mut() = metadata;
                 if self.conn.send_headers(id, &head.encode(), false).is_ok()
                     && self.conn.send_data(id, message, false).is_ok()
                 {
-                    let _ = self.conn.send_trailers(id, trailers);
+                    let _ = self.conn.send_trailers(id, trailers.encode());
                 }
                 self.finished_sending(id);
             }

@@ -146,9 +146,7 @@ pub(super) fn request_head(meta: Meta) -> Result<RequestHead, RequestError> {
             implementation.clone(),
         ));
     }
-    for (key, value) in &meta.headers {
-        fields.push(HeaderField::new(key.clone(), value.clone()));
-    }
+    fields.extend(header_fields(&meta.headers));
     let encoding = meta.encoding.map(Bytes::from);
     let head =
         RequestHead::from_parts(Bytes::from(path), meta.timeout, encoding.as_ref(), &fields)?;
@@ -156,6 +154,13 @@ pub(super) fn request_head(meta: Meta) -> Result<RequestHead, RequestError> {
         Some(accept) => head.with_accept_encoding(accept),
         None => head,
     })
+}
+
+/// Native metadata pairs as the header fields gRPC over HTTP/2 carries.
+pub(super) fn header_fields(pairs: &[(String, Bytes)]) -> impl Iterator<Item = HeaderField> + '_ {
+    pairs
+        .iter()
+        .map(|(key, value)| HeaderField::new(key.clone(), value.clone()))
 }
 
 /// The start of a response's header list, with room for `more` fields.

@@ -10,7 +10,7 @@ use ferry_wire::native::{Flags, Frame, Kind, Meta, NativeError, Setting};
 use ferry_wire::{ConnectionError, HeaderField, Reason, StreamError, StreamId};
 use tokio::sync::oneshot;
 
-use super::metadata::{request_head, response_start, trailer_fields};
+use super::metadata::{header_fields, request_head, response_start, trailer_fields};
 use super::{COPY_LIMIT, Call, Drain, Driver, MESSAGE_OVERHEAD, Peer, Side};
 use crate::driver::{Command, Incoming, Reply, RequestStart, StreamEvent};
 use crate::events;
@@ -205,7 +205,7 @@ impl Driver {
         let incoming = Incoming {
             id: StreamId::new(id),
             start,
-            end_stream: ends && (message.is_some() || !has_message),
+            end_stream: ends,
             message,
             events: rx,
             cancelled: cancel_rx,
@@ -462,11 +462,7 @@ fn whole_reply(frame: &Frame, meta: &Meta) -> Option<Reply> {
         if pairs.is_empty() {
             return Some(Metadata::new());
         }
-        let fields: Vec<HeaderField> = pairs
-            .iter()
-            .map(|(key, value)| HeaderField::new(key.clone(), value.clone()))
-            .collect();
-        Metadata::decode(&fields).ok()
+        Metadata::decode(&header_fields(pairs).collect::<Vec<_>>()).ok()
     };
     let mut head = ResponseHead::new().with_metadata(metadata(&meta.headers)?);
     if let Some(encoding) = &meta.encoding {
@@ -483,13 +479,18 @@ fn whole_reply(frame: &Frame, meta: &Meta) -> Option<Reply> {
 
 /// A frame's body behind its 5-byte gRPC message prefix, in one buffer.
 fn framed(frame: &Frame) -> Bytes {
-    let body = &frame.body;
-    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    let mut data = BytesMut::with_capacity(5 + body.len());
-    data.put_u8(u8::from(frame.has(Flags::COMPRESSED)));
-    data.put_u32(len);
-    data.put_slice(body);
+    let mut data = BytesMut::with_capacity(grpc::MESSAGE_HEADER_LEN + frame.body.len());
+    data.put_slice(&prefix(frame));
+    data.put_slice(&frame.body);
     data.freeze()
+}
+
+/// The gRPC message prefix of a frame's body (a frame's body length
+/// always fits the prefix's 32 bits: the frame header's does too).
+fn prefix(frame: &Frame) -> [u8; grpc::MESSAGE_HEADER_LEN] {
+    let len = u32::try_from(frame.body.len()).unwrap_or(u32::MAX);
+    let [a, b, c, d] = len.to_be_bytes();
+    [u8::from(frame.has(Flags::COMPRESSED)), a, b, c, d]
 }
 
 /// Hands a REQUEST frame's message (and end) to its server call.
@@ -513,11 +514,6 @@ pub(super) fn deliver(call: &mut Call, frame: &Frame) {
 /// travels with its message: one event, not two).
 pub(super) fn deliver_message(call: &mut Call, frame: &Frame, ends: bool) {
     let body = &frame.body;
-    let compressed = frame.has(Flags::COMPRESSED);
-    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    let mut prefix = [0u8; 5];
-    prefix[0] = u8::from(compressed);
-    prefix[1..].copy_from_slice(&len.to_be_bytes());
     call.outstanding += body.len() as i64 + MESSAGE_OVERHEAD;
     if body.len() <= COPY_LIMIT {
         let _ = call.events.send(StreamEvent::Data {
@@ -526,7 +522,7 @@ pub(super) fn deliver_message(call: &mut Call, frame: &Frame, ends: bool) {
         });
     } else {
         let _ = call.events.send(StreamEvent::Data {
-            data: Bytes::copy_from_slice(&prefix),
+            data: Bytes::copy_from_slice(&prefix(frame)),
             end_stream: false,
         });
         let _ = call.events.send(StreamEvent::Data {
