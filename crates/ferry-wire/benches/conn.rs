@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput};
-use ferry_wire::HeaderField;
 use ferry_wire::conn::{Config, Connection, Event, OutBuf, Role};
 use ferry_wire::grpc::{MessageDecoder, encode_message};
+use ferry_wire::{HeaderField, StreamId};
 
 fn request() -> Vec<HeaderField> {
     vec![
@@ -40,6 +40,36 @@ fn exchange(from: &mut Connection, to: &mut Connection, buf: &mut BytesMut, now:
         to.handle_input(buf, now);
         buf.clear();
     }
+}
+
+/// Takes the DATA events a connection has, giving their bytes back as
+/// window (as a reading application does); returns how many.
+fn release_data(conn: &mut Connection) -> usize {
+    let mut received = 0;
+    while let Some(e) = conn.poll_event() {
+        if let Event::Data {
+            stream_id, data, ..
+        } = e
+        {
+            received += data.len();
+            conn.release_capacity(stream_id, data.len());
+        }
+    }
+    received
+}
+
+/// The server ends stream `id` (RST_STREAM NO_ERROR) and the client hears
+/// of it, so the next iteration starts from a quiet pair.
+fn end_stream(
+    server: &mut Connection,
+    client: &mut Connection,
+    id: StreamId,
+    buf: &mut BytesMut,
+    now: Instant,
+) {
+    server.reset_stream(id, ferry_wire::Reason::NO_ERROR);
+    exchange(server, client, buf, now);
+    while client.poll_event().is_some() {}
 }
 
 /// A client and a server connection past the preface and SETTINGS
@@ -153,21 +183,11 @@ fn recv_stream(c: &mut Criterion) {
                         }
                     }
                     buf.clear();
-                    while let Some(e) = server.poll_event() {
-                        if let Event::Data {
-                            stream_id, data, ..
-                        } = e
-                        {
-                            received += data.len();
-                            server.release_capacity(stream_id, data.len());
-                        }
-                    }
+                    received += release_data(&mut server);
                     exchange(&mut server, &mut client, &mut buf, now);
                     while client.poll_event().is_some() {}
                 }
-                server.reset_stream(id, ferry_wire::Reason::NO_ERROR);
-                exchange(&mut server, &mut client, &mut buf, now);
-                while client.poll_event().is_some() {}
+                end_stream(&mut server, &mut client, id, &mut buf, now);
             })
         });
     }
@@ -253,9 +273,7 @@ fn recv_messages(c: &mut Criterion) {
                     exchange(&mut server, &mut client, &mut buf, now);
                     while client.poll_event().is_some() {}
                 }
-                server.reset_stream(id, ferry_wire::Reason::NO_ERROR);
-                exchange(&mut server, &mut client, &mut buf, now);
-                while client.poll_event().is_some() {}
+                end_stream(&mut server, &mut client, id, &mut buf, now);
             })
         });
     }
@@ -324,22 +342,12 @@ fn send_stream(c: &mut Criterion) {
                         // Out of window: the server reads and gives credit back.
                         server.handle_input(&buf, now);
                         buf.clear();
-                        while let Some(e) = server.poll_event() {
-                            if let Event::Data {
-                                stream_id, data, ..
-                            } = e
-                            {
-                                sent += data.len();
-                                server.release_capacity(stream_id, data.len());
-                            }
-                        }
+                        sent += release_data(&mut server);
                         exchange(&mut server, &mut client, &mut buf, now);
                         while client.poll_event().is_some() {}
                     }
                 }
-                server.reset_stream(id, ferry_wire::Reason::NO_ERROR);
-                exchange(&mut server, &mut client, &mut buf, now);
-                while client.poll_event().is_some() {}
+                end_stream(&mut server, &mut client, id, &mut buf, now);
             })
         });
     }
