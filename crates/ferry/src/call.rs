@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use ferry_wire::grpc::{self, MessageDecoder, Metadata, ResponseHead, ResponseStart, Trailers};
 
-use crate::compression::{self, Encoding, EncodingSet, decompress};
+use crate::compression::{Encoding, EncodingSet, decompress};
 use ferry_wire::conn::OpenError;
 use ferry_wire::{ConnectionError, HeaderField, Initiator, Reason, StreamError, StreamId};
 use futures_core::Stream;
@@ -19,8 +19,10 @@ use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::client::{Attempt, Pump};
+use crate::codec::EncodeBuf;
 use crate::driver::{Command, Handle, Reply, StreamEvent};
 use crate::events::{EventReceiver, OpenId};
+use crate::framed::{FrameBufs, Framed, frame_message};
 use crate::server::BoxFuture;
 use crate::status::{Delivery, Status};
 
@@ -740,12 +742,11 @@ impl<T> Stream for Streaming<T> {
 pub(crate) struct SendStream {
     pub(crate) id: StreamId,
     pub(crate) handle: Handle,
-    buf: BytesMut,
+    bufs: FrameBufs,
     /// How messages are compressed (identity: not at all).
     pub(crate) encoding: Encoding,
     /// Smaller messages go uncompressed even when `encoding` is set.
     pub(crate) min_compress_size: usize,
-    scratch: BytesMut,
 }
 
 impl SendStream {
@@ -753,28 +754,28 @@ impl SendStream {
         SendStream {
             id,
             handle,
-            buf: BytesMut::new(),
+            bufs: FrameBufs::default(),
             encoding: Encoding::Identity,
             min_compress_size: 0,
-            scratch: BytesMut::new(),
         }
     }
 
     /// Encodes one message behind its prefix (before any await, so the
     /// message need not be `Sync`), compressed unless `compress` is false
-    /// or the message is too small to gain from it.
+    /// or the message is too small to gain from it; large `Bytes` of an
+    /// uncompressed message are kept by reference.
     pub(crate) fn frame(
         &mut self,
         compress: bool,
         size_hint: Option<usize>,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
-    ) -> Result<Bytes, Status> {
+        encode: impl FnOnce(&mut EncodeBuf<'_>) -> Result<(), Status>,
+    ) -> Result<Framed, Status> {
         frame_message(
             self.encoding,
             compress,
             self.min_compress_size,
-            &mut self.buf,
-            &mut self.scratch,
+            &mut self.bufs,
+            true,
             size_hint,
             encode,
         )
@@ -783,7 +784,7 @@ impl SendStream {
     /// Queues one framed message, then waits until the stream can take
     /// more (backpressure). An error means the stream is gone; the
     /// receiving half says why.
-    pub(crate) async fn send(&mut self, data: Bytes, end_stream: bool) -> Result<(), Status> {
+    pub(crate) async fn send(&mut self, data: Framed, end_stream: bool) -> Result<(), Status> {
         let (ready_tx, ready_rx) = oneshot::channel();
         let ready = (!end_stream).then_some(ready_tx);
         if !self.handle.send(Command::Data {
@@ -803,7 +804,7 @@ impl SendStream {
     /// Queues a call's last message without waiting for room: its status
     /// follows at once, so the driver holds at most this one message beyond
     /// the window, and message and status can leave in one write.
-    pub(crate) fn send_last(&mut self, data: Bytes) -> Result<(), Status> {
+    pub(crate) fn send_last(&mut self, data: Framed) -> Result<(), Status> {
         if !self.handle.send(Command::Data {
             id: self.id,
             data,
@@ -819,50 +820,9 @@ impl SendStream {
     pub(crate) fn finish(&mut self) {
         self.handle.send(Command::Data {
             id: self.id,
-            data: Bytes::new(),
+            data: Framed::empty(),
             end_stream: true,
             ready: None,
         });
     }
-}
-
-/// Encodes one message behind its 5-byte prefix and returns the framed
-/// bytes. The message is encoded in place; it is compressed with
-/// `encoding` only when `compress` allows it, it is at least `min_size`
-/// bytes, and compressing makes it smaller; otherwise it goes out as is,
-/// with the compressed flag 0 (allowed on any call, whatever its
-/// `grpc-encoding`).
-pub(crate) fn frame_message(
-    encoding: Encoding,
-    compress: bool,
-    min_size: usize,
-    buf: &mut BytesMut,
-    scratch: &mut BytesMut,
-    size_hint: Option<usize>,
-    encode: impl FnOnce(&mut BytesMut) -> Result<(), Status>,
-) -> Result<Bytes, Status> {
-    const PREFIX: usize = grpc::MESSAGE_HEADER_LEN;
-    buf.clear();
-    if let Some(len) = size_hint {
-        buf.reserve(PREFIX.saturating_add(len));
-    }
-    buf.extend_from_slice(&[0; PREFIX]);
-    encode(buf)?;
-    let len = buf.len() - PREFIX;
-    if compress && !encoding.is_identity() && len >= min_size {
-        scratch.clear();
-        scratch.extend_from_slice(&[0; PREFIX]);
-        compression::compress(encoding, &buf[PREFIX..], scratch)
-            .map_err(|e| Status::from(e.to_status()))?;
-        let compressed = scratch.len() - PREFIX;
-        if compressed < len {
-            let header =
-                grpc::message_header(true, compressed).map_err(|e| Status::from(e.to_status()))?;
-            scratch[..PREFIX].copy_from_slice(&header);
-            return Ok(scratch.split().freeze());
-        }
-    }
-    let header = grpc::message_header(false, len).map_err(|e| Status::from(e.to_status()))?;
-    buf[..PREFIX].copy_from_slice(&header);
-    Ok(buf.split().freeze())
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferry_wire::StreamId;
 use ferry_wire::conn::{self, Connection, OpenError, Role};
 use ferry_wire::grpc::{self, Metadata, RequestHead, Scheme};
@@ -30,11 +30,12 @@ use tokio::sync::{Mutex, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming, frame_message};
+use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::{BytesCodec, Codec, decoder};
 use crate::compression::{Encoding, EncodingSet};
 use crate::driver::{self, Command, Handle, OpenReply};
 use crate::events::{self, EventReceiver};
+use crate::framed::{FrameBufs, Framed, frame_message};
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -886,11 +887,12 @@ impl Channel {
             encoding,
             true,
             self.inner.min_compress_size,
-            &mut BytesMut::new(),
-            &mut BytesMut::new(),
+            &mut FrameBufs::default(),
+            false,
             codec.encoded_len(message),
             |buf| codec.encode(message, buf),
         )
+        .map(Framed::into_bytes)
         .map_err(|s| s.with_delivery(Delivery::NotSent))
     }
 

@@ -39,6 +39,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{self, EventReceiver, EventSender};
+use crate::framed::Framed;
 use tokio::time::Instant;
 
 /// Output is produced from the wire core until this much waits to be
@@ -84,7 +85,7 @@ pub(crate) enum Command {
     /// Body bytes; `ready` fires once the stream can take more.
     Data {
         id: StreamId,
-        data: Bytes,
+        data: Framed,
         end_stream: bool,
         ready: Option<oneshot::Sender<()>>,
     },
@@ -151,7 +152,7 @@ impl OpenReply {
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) head: ResponseHead,
-    pub(crate) message: Bytes,
+    pub(crate) message: Framed,
     pub(crate) trailers: Metadata,
 }
 
@@ -608,7 +609,7 @@ impl Driver {
                 if end_stream {
                     self.finished_sending(id);
                 }
-                if self.conn.send_data(id, data, end_stream).is_ok() {
+                if self.conn.send_data_parts(id, data, end_stream).is_ok() {
                     if let Some(ready) = ready {
                         if self.conn.send_capacity(id).unwrap_or(0) > 0 {
                             let _ = ready.send(());
@@ -631,7 +632,7 @@ impl Driver {
                 let mut trailers = Trailers::new(grpc::Status::ok());
                 *trailers.metadata_mut() = metadata;
                 if self.conn.send_headers(id, &head.encode(), false).is_ok()
-                    && self.conn.send_data(id, message, false).is_ok()
+                    && self.conn.send_data_parts(id, message, false).is_ok()
                 {
                     let _ = self.conn.send_trailers(id, trailers.encode());
                 }

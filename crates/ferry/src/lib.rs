@@ -34,6 +34,7 @@ pub mod codegen;
 pub mod compression;
 mod driver;
 mod events;
+mod framed;
 pub mod interceptor;
 mod message;
 mod native;
@@ -46,7 +47,7 @@ pub mod tls;
 
 pub use call::Streaming;
 pub use client::{Channel, ChannelBuilder};
-pub use codec::{BytesCodec, Codec, ProstCodec};
+pub use codec::{BytesCodec, Codec, EncodeBuf, ProstCodec};
 pub use ferry_wire::grpc::Metadata;
 pub use message::{IntoOutbound, Outbound, Request, Response};
 pub use server::{Server, ServerBuilder, ServerCall, Service};

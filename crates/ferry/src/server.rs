@@ -39,6 +39,7 @@ use crate::call::{RecvStream, SendStream, Side, StreamGuard, Streaming};
 use crate::codec::{Codec, decoder};
 use crate::compression::{self, Encoding, EncodingSet};
 use crate::driver::{self, Answer, Command, Handle, Incoming, MaxAge, RequestStart};
+use crate::framed::Framed;
 use crate::interceptor::{self, CallInfo, CallSide, Interceptor};
 use crate::message::IntoOutbound;
 use crate::native::{self, NativeConfig};
@@ -189,7 +190,7 @@ impl ResponseSink {
 
     /// Ends a call that succeeded with one message: headers, the message
     /// (framed) and an OK status with `trailers`, as one command.
-    fn respond(mut self, metadata: Metadata, message: Bytes, trailers: Metadata) {
+    fn respond(mut self, metadata: Metadata, message: Framed, trailers: Metadata) {
         if self.headers_sent {
             // Not for unary calls; kept correct for any caller.
             let _ = self.send.send_last(message);
@@ -207,7 +208,7 @@ impl ResponseSink {
         self.guard.finished = true;
     }
 
-    async fn send_message(&mut self, data: Bytes) -> Result<(), Status> {
+    async fn send_message(&mut self, data: Framed) -> Result<(), Status> {
         self.send_headers(Metadata::new());
         self.send.send(data, false).await
     }

@@ -79,6 +79,9 @@ pub const STREAM_ID_RESERVE: u32 = 1_000;
 const DEFAULT_WINDOW: u32 = 65_535;
 /// The RFC's initial header table size.
 const DEFAULT_TABLE_SIZE: u32 = 4_096;
+/// Read buffers kept for reuse besides the one being filled: a runtime may
+/// read a few large frames before the application takes their messages.
+const MAX_SPARE_BUFFERS: usize = 3;
 const SHUTDOWN_PING: [u8; 8] = *b"ferrybye";
 const KEEPALIVE_PING: [u8; 8] = *b"ferryka!";
 
@@ -126,7 +129,14 @@ struct Remote {
 /// One item waiting in a stream's send queue.
 #[derive(Debug)]
 enum Outgoing {
-    Data { data: Bytes, end_stream: bool },
+    /// `joined`: the next item continues these bytes (pieces of one
+    /// message), so they share a DATA frame wherever window and frame size
+    /// allow.
+    Data {
+        data: Bytes,
+        end_stream: bool,
+        joined: bool,
+    },
     Trailers(Vec<HeaderField>),
 }
 
@@ -185,9 +195,9 @@ pub struct Connection {
     closed: bool,
 
     inbuf: BytesMut,
-    /// A second read buffer (empty), kept for its allocation: see
-    /// `prepare_read`.
-    spare: BytesMut,
+    /// Earlier read buffers (empty), kept for their allocations: see
+    /// `prepare_read`. At most [`MAX_SPARE_BUFFERS`].
+    spares: Vec<BytesMut>,
     /// The length of the last frame parsed when it was larger than a
     /// default-size frame (else 0): the next read takes only the next
     /// header, into room for a frame as large (see `prepare_read`).
@@ -280,7 +290,7 @@ impl Connection {
             // Buffers start empty: the runtime sizes its reads, and an idle
             // connection should cost as little as possible.
             inbuf: BytesMut::new(),
-            spare: BytesMut::new(),
+            spares: Vec::new(),
             last_large_frame: 0,
             partial: None,
             decoded: Vec::new(),
@@ -423,7 +433,7 @@ impl Connection {
         if self.inbuf.is_empty() {
             self.inbuf = BytesMut::new();
         }
-        self.spare = BytesMut::new();
+        self.spares = Vec::new();
         if self.control.is_empty() {
             self.control = BytesMut::new();
         }
@@ -447,7 +457,7 @@ impl Connection {
     /// tests and diagnostics.
     pub fn buffer_capacity(&self) -> usize {
         self.inbuf.capacity()
-            + self.spare.capacity()
+            + self.spares.iter().map(BytesMut::capacity).sum::<usize>()
             + self.control.capacity()
             + self.block_buf.capacity()
             + self.decoded.capacity() * std::mem::size_of::<HeaderField>()
@@ -675,7 +685,7 @@ impl Connection {
         self.ready.clear();
         self.partial = None;
         self.inbuf = BytesMut::new();
-        self.spare = BytesMut::new();
+        self.spares = Vec::new();
         self.events.push_back(Event::Closed(error));
     }
 

@@ -90,9 +90,10 @@ impl Connection {
     ///
     /// Buffers are reused: the payloads handed up share the buffer's
     /// allocation, and once the application has dropped them the
-    /// allocation is taken back instead of a new one being made. Two are
-    /// kept, so one can fill while the application still holds the message
-    /// of the other.
+    /// allocation is taken back instead of a new one being made. Up to
+    /// four are kept, so one can fill while the application still holds
+    /// the messages of the others (a runtime that reads several frames
+    /// before the application runs).
     pub fn prepare_read(&mut self, chunk: usize) -> usize {
         let have = self.inbuf.len();
         let frame_len = self.buffered_frame_len();
@@ -118,17 +119,23 @@ impl Connection {
             need.max(chunk)
         };
         if !self.inbuf.try_reclaim(want) {
-            let mut next = if self.spare.try_reclaim(have + want) {
-                std::mem::take(&mut self.spare)
-            } else {
-                BytesMut::with_capacity(have + want)
+            let reusable = self
+                .spares
+                .iter_mut()
+                .position(|spare| spare.try_reclaim(have + want));
+            let mut next = match reusable {
+                Some(i) => self.spares.swap_remove(i),
+                None => BytesMut::with_capacity(have + want),
             };
             next.extend_from_slice(&self.inbuf);
             let mut previous = std::mem::replace(&mut self.inbuf, next);
             // Kept for its allocation, which comes free once the payloads
             // sliced from it are dropped.
             previous.clear();
-            self.spare = previous;
+            if self.spares.len() == super::MAX_SPARE_BUFFERS {
+                self.spares.remove(0);
+            }
+            self.spares.push(previous);
         }
         limit.min(self.inbuf.capacity() - have)
     }

@@ -1,6 +1,7 @@
 //! The send side: what the application asks to send, and the scheduler that
 //! turns queued data into frames within both flow-control windows.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -132,14 +133,39 @@ impl Connection {
         data: Bytes,
         end_stream: bool,
     ) -> Result<(), SendError> {
+        self.send_data_parts(stream_id, [data], end_stream)
+    }
+
+    /// Queues body bytes given in pieces, as [`Connection::send_data`] of
+    /// their concatenation would, without concatenating them: the pieces
+    /// share DATA frames (one frame for all of them when window and frame
+    /// size allow), so a message whose large field is kept by reference
+    /// still arrives in one frame.
+    pub fn send_data_parts<I>(
+        &mut self,
+        stream_id: StreamId,
+        parts: I,
+        end_stream: bool,
+    ) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = Bytes>,
+    {
         let limit = self.config.stream_send_buffer;
         let stream = self.sendable(stream_id)?;
-        stream.queued_bytes += data.len();
+        let mut parts = parts.into_iter().peekable();
+        while let Some(data) = parts.next() {
+            let last = parts.peek().is_none();
+            stream.queued_bytes += data.len();
+            stream.queue.push_back(Outgoing::Data {
+                data,
+                end_stream: last && end_stream,
+                joined: !last,
+            });
+        }
         if stream.queued_bytes >= limit {
             stream.writer_waiting = true;
         }
         stream.end_queued = end_stream;
-        stream.queue.push_back(Outgoing::Data { data, end_stream });
         self.schedule(stream_id);
         Ok(())
     }
@@ -359,32 +385,23 @@ impl Connection {
                         dst.buf(),
                     );
                 }
-                Some(Outgoing::Data { data, end_stream }) => {
+                Some(Outgoing::Data { .. }) => {
                     let window = stream.send.available().min(self.conn_send.available());
-                    let n = data
-                        .len()
-                        .min(window as usize)
-                        .min(self.remote.max_frame_size as usize);
-                    if n == 0 && !data.is_empty() {
+                    let room = (window as usize).min(self.remote.max_frame_size as usize);
+                    let (n, end) = frame_len(&stream.queue, room);
+                    if n == 0 && !end {
                         if stream.send.available() > 0 {
                             parked.push(id);
                         }
                         // Otherwise the stream waits for its WINDOW_UPDATE.
                         continue;
                     }
-                    let chunk = data.split_to(n);
-                    let last = data.is_empty();
-                    let end = last && *end_stream;
-                    let data = frame::Data::new(id, chunk, end);
-                    data.encode_head(dst.buf());
-                    dst.put_payload(data.payload);
+                    frame::Data::encode_unpadded_head(id, n, end, dst.buf());
+                    take_payload(&mut stream.queue, n, dst);
                     sent_stream_frames = true;
                     stream.send.consume(n as u32);
                     self.conn_send.consume(n as u32);
                     stream.queued_bytes -= n;
-                    if last {
-                        stream.queue.pop_front();
-                    }
                     if end {
                         stream.state = stream.state.send_end();
                         ended = true;
@@ -418,5 +435,53 @@ impl Connection {
             }
         }
         dst.written() - start
+    }
+}
+
+/// The next DATA frame from the front of a stream's queue, given `room`
+/// bytes of window and frame size: how many bytes it carries and whether it
+/// ends the stream. It takes the front item's bytes and, while that item is
+/// `joined` to the next and all of it fits, the next item's too.
+fn frame_len(queue: &VecDeque<Outgoing>, room: usize) -> (usize, bool) {
+    let mut n = 0;
+    for item in queue {
+        let Outgoing::Data {
+            data,
+            end_stream,
+            joined,
+        } = item
+        else {
+            break;
+        };
+        let take = data.len().min(room - n);
+        n += take;
+        if take < data.len() {
+            return (n, false);
+        }
+        if !joined {
+            return (n, *end_stream);
+        }
+    }
+    (n, false)
+}
+
+/// Moves the first `n` queued DATA bytes into `dst` (the frame's payload,
+/// after its header), dropping the items they empty.
+fn take_payload(queue: &mut VecDeque<Outgoing>, mut n: usize, dst: &mut impl Sink) {
+    while let Some(Outgoing::Data { data, .. }) = queue.front_mut() {
+        if n < data.len() {
+            dst.put_payload(data.split_to(n));
+            return;
+        }
+        n -= data.len();
+        let Some(Outgoing::Data { data, .. }) = queue.pop_front() else {
+            return;
+        };
+        if !data.is_empty() {
+            dst.put_payload(data);
+        }
+        if n == 0 {
+            return;
+        }
     }
 }

@@ -647,6 +647,64 @@ fn vectored_output_is_byte_for_byte_the_copied_output() {
     assert_eq!(data, 40_000 + small.len());
 }
 
+/// The pieces of one message (`send_data_parts`) go out in one DATA frame
+/// where window and frame size allow, byte for byte their concatenation;
+/// separate messages keep separate frames; a window that ends inside the
+/// pieces cuts the frame there, and the rest follows the WINDOW_UPDATE.
+#[test]
+fn pieces_of_a_message_share_a_frame() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    exchange(&mut c, &mut s, now);
+    while s.poll_event().is_some() {}
+    let head = Bytes::from_static(b"\0\0\0\x9c\x4a\x0a");
+    let big = Bytes::from((0..40_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    let tail = Bytes::from_static(b"\x10\x01");
+    s.send_headers(id, &resp(), false).unwrap();
+    s.send_data_parts(id, [head.clone(), big.clone(), tail.clone()], false)
+        .unwrap();
+    s.send_data(id, Bytes::from_static(b"next"), false).unwrap();
+    // Only 10,000 bytes of the next message's pieces fit the window that is left.
+    s.send_data_parts(id, [head.clone(), big.clone()], true)
+        .unwrap();
+    let data = |out: &[u8]| -> Vec<(Bytes, bool)> {
+        frames(out)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Data(d) => Some((d.payload, d.end_stream)),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = data(&take_output(&mut s, now));
+    let whole = [head.clone(), big.clone(), tail.clone()].concat();
+    assert_eq!(
+        first.len(),
+        3,
+        "{:?}",
+        first.iter().map(|d| d.0.len()).collect::<Vec<_>>()
+    );
+    assert_eq!(first[0], (Bytes::from(whole.clone()), false));
+    assert_eq!(first[1], (Bytes::from_static(b"next"), false));
+    let window = 65_535 - whole.len() - 4;
+    assert_eq!(first[2].0.len(), window);
+    assert!(!first[2].1);
+    // The client reads it all: the rest comes in one frame that ends the stream.
+    let mut input = BytesMut::new();
+    Frame::WindowUpdate(frame::WindowUpdate {
+        stream_id: id,
+        increment: 65_535,
+    })
+    .encode(&mut input);
+    s.handle_input(&input, now);
+    let rest = data(&take_output(&mut s, now));
+    assert_eq!(rest.len(), 1);
+    assert!(rest[0].1, "the last frame ends the stream");
+    let sent = [first[2].0.clone(), rest[0].0.clone()].concat();
+    assert_eq!(sent, [head, big].concat());
+}
+
 /// A connection that has gone quiet gives its buffers back, and works as
 /// before afterwards.
 #[test]
@@ -694,7 +752,8 @@ fn release_buffers_frees_an_idle_connection_and_keeps_it_working() {
 fn large_frames_are_read_whole_into_reused_buffers() {
     const LEN: usize = 200_000;
     const CHUNK: usize = 64 << 10;
-    for hold in [false, true] {
+    // How many of the latest messages the application still holds.
+    for hold in [0usize, 1, 3] {
         let now = Instant::now();
         let (mut c, mut s) = pair(now);
         let id = c.open_stream(&req(), false).unwrap();
@@ -708,7 +767,7 @@ fn large_frames_are_read_whole_into_reused_buffers() {
         let mut wire: std::collections::VecDeque<u8> = Default::default();
         let mut limits = Vec::new();
         let mut payloads = Vec::new();
-        let mut held = None;
+        let mut held = std::collections::VecDeque::new();
         loop {
             wire.extend(take_output(&mut c, now).iter());
             if wire.is_empty() {
@@ -727,8 +786,9 @@ fn large_frames_are_read_whole_into_reused_buffers() {
                         assert_eq!(data.len(), LEN, "one message, one frame");
                         payloads.push(data.as_ptr() as usize);
                         s.release_capacity(id, LEN);
-                        if hold {
-                            held = Some(data);
+                        held.push_back(data);
+                        if held.len() > hold {
+                            held.pop_front();
                         }
                     }
                 }
@@ -744,14 +804,15 @@ fn large_frames_are_read_whole_into_reused_buffers() {
         let mut distinct = payloads.clone();
         distinct.sort_unstable();
         distinct.dedup();
-        // The first frame starts in the first small buffer and moves once.
-        let expected = if hold { 2 } else { 1 };
+        // The first frame starts in the first small buffer and moves once;
+        // then a buffer for each message held, and one being filled.
+        let expected = hold + 1;
         assert_eq!(
             distinct.len(),
             expected,
             "hold {hold}: payload addresses {payloads:?}"
         );
-        assert!(s.buffer_capacity() < 2 * (LEN + CHUNK) + (64 << 10));
+        assert!(s.buffer_capacity() < (hold + 1).max(2) * (LEN + CHUNK) + (64 << 10));
     }
 }
 

@@ -90,6 +90,19 @@ impl Data {
         ));
         encode_pad_len(self.pad_len, dst);
     }
+    /// Writes the 9-byte header of an unpadded DATA frame carrying `len`
+    /// bytes, for a runtime that writes the payload itself from several
+    /// buffers: the same bytes as [`Data::encode_head`] of such a frame.
+    pub fn encode_unpadded_head(
+        stream_id: StreamId,
+        len: usize,
+        end_stream: bool,
+        dst: &mut BytesMut,
+    ) {
+        let flags = if end_stream { flag::END_STREAM } else { 0 };
+        dst.extend_from_slice(&head_bytes(kind::DATA, flags, stream_id, len));
+    }
+
     /// Writes the padding that follows the data: `pad_len` zero bytes
     /// (nothing when the frame is not padded).
     pub fn encode_padding(&self, dst: &mut BytesMut) {

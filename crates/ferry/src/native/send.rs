@@ -18,6 +18,7 @@ use super::metadata::{
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
 use crate::driver::{Answer, Command, OpenReply, StreamEvent};
 use crate::events::EventSender;
+use crate::framed::Framed;
 
 impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
@@ -39,9 +40,9 @@ impl Driver {
                 data,
                 end_stream,
                 ready,
-            } => self.data(id, data, end_stream, ready),
+            } => self.data(id, data.into_bytes(), end_stream, ready),
             Command::Trailers { id, trailers } => self.trailers(id, &trailers),
-            Command::Respond { id, answer } => self.respond(id, &answer),
+            Command::Respond { id, answer } => self.respond(id, *answer),
             Command::Reset { id, reason } => self.reset(id, reason),
             Command::Release { id, n } => self.release(id, n),
             Command::Expect { .. } | Command::StopReceiving { .. } => {}
@@ -301,7 +302,7 @@ impl Driver {
 
     /// Server: a whole unary answer as one RESPONSE frame carrying the
     /// response metadata, the message, END_STREAM and the OK status.
-    pub(super) fn respond(&mut self, id: StreamId, answer: &Answer) {
+    pub(super) fn respond(&mut self, id: StreamId, mut answer: Answer) {
         let id = id.as_u32();
         let peer_max = self.peer.max_body as usize;
         let kind = self.kind_out();
@@ -311,7 +312,9 @@ impl Driver {
         if call.sent_end {
             return;
         }
-        let message = match whole_message(&answer.message) {
+        // A RESPONSE frame's body is one buffer.
+        let body = std::mem::replace(&mut answer.message, Framed::empty()).into_bytes();
+        let message = match whole_message(&body) {
             Some(m) if m.data.len() <= peer_max => m,
             Some(m) => return self.fail_call(id, unsendable(m.data.len(), peer_max)),
             None => return self.fail_call(id, unsendable(0, peer_max)),
@@ -319,7 +322,7 @@ impl Driver {
         call.sent_end = true;
         if !call.one_way {
             let mut meta = call.pending_meta.take().unwrap_or_default();
-            answer_meta(answer, &mut meta);
+            answer_meta(&answer, &mut meta);
             let mut flags = Flags::MESSAGE | Flags::END_STREAM;
             if message.compressed {
                 flags = flags | Flags::COMPRESSED;
