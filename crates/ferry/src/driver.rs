@@ -39,7 +39,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{self, EventReceiver, EventSender};
-use crate::framed::Framed;
+use crate::framed::{Framed, whole_message};
 use tokio::time::Instant;
 
 /// Output is produced from the wire core until this much waits to be
@@ -207,8 +207,10 @@ pub(crate) struct Incoming {
     pub(crate) start: RequestStart,
     pub(crate) end_stream: bool,
     /// The whole request, when it arrived with the head and the end (a
-    /// native REQUEST frame with its one message and END_STREAM): handed
-    /// over here, not as events, and `end_stream` is set.
+    /// native REQUEST frame with its one message and END_STREAM; HTTP/2
+    /// HEADERS followed, in the same read, by one DATA frame holding
+    /// exactly one message and END_STREAM): handed over here, not as
+    /// events, and `end_stream` is set.
     pub(crate) message: Option<grpc::Message>,
     pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.
@@ -301,6 +303,7 @@ where
         pending_opens: Vec::new(),
         finishing: Vec::new(),
         stop_receiving: Vec::new(),
+        opening: Vec::new(),
         on_stream,
         shared,
         age: max_age.map(|a| (Instant::now() + a.max_age, Some(a.grace))),
@@ -321,6 +324,9 @@ struct Driver {
     finishing: Vec<StreamId>,
     /// Server streams whose handler stopped reading (see `sweep`).
     stop_receiving: Vec<StreamId>,
+    /// Server: calls opened by the events being handled, and whether
+    /// nothing of their body has arrived yet (see `whole_request`).
+    opening: Vec<(Incoming, bool)>,
     on_stream: Option<OnStream>,
     shared: Arc<Shared>,
     /// Next max-age step: the instant, and the grace period still to come
@@ -355,6 +361,7 @@ impl Driver {
             // the buffers were freed since.
             let mut quiet_since: Option<Instant> = None;
             let mut released = false;
+            let mut timer = Timer::new();
             loop {
                 let now = Instant::now().into_std();
                 // Output is produced only into an empty buffer: appending behind
@@ -413,7 +420,7 @@ impl Driver {
                 let idle = quiet && released;
                 // One timer for every deadline (each costs the task a `Sleep`).
                 let age_at = self.age.map(|a| a.0);
-                let wake = [deadline, age_at, release_at].into_iter().flatten().min();
+                timer.want([deadline, age_at, release_at].into_iter().flatten().min());
                 let reading = read_open && self.conn.wants_read();
                 // Socket bytes go straight into the wire core's input buffer,
                 // a whole frame into one buffer: frames, and the messages in
@@ -484,7 +491,7 @@ impl Driver {
                             }
                         }
                     }
-                    () = sleep_until(wake), if wake.is_some() => {
+                    () = timer.fired(), if timer.is_armed() => {
                         let now = Instant::now();
                         if deadline.is_some_and(|d| d <= now) {
                             self.conn.handle_timeout(now.into_std());
@@ -536,6 +543,9 @@ impl Driver {
         }
         if self.finishing.is_empty() {
             self.finishing = Vec::new();
+        }
+        if self.opening.is_empty() {
+            self.opening = Vec::new();
         }
         if self.stop_receiving.is_empty() {
             self.stop_receiving = Vec::new();
@@ -683,6 +693,54 @@ impl Driver {
     }
 
     fn dispatch(&mut self) {
+        self.handle_events();
+        self.start_calls();
+    }
+
+    /// A request's DATA: if the stream opened in this batch of events and
+    /// this frame holds its one whole message and its end (a unary request,
+    /// the usual case), the message joins the call's start and true is
+    /// returned: the handler gets it whole, with no events, request stream
+    /// or re-framing. The stream's window needs nothing back (the peer has
+    /// finished sending) and the connection's was credited on arrival.
+    fn whole_request(&mut self, id: StreamId, data: &Bytes, end_stream: bool) -> bool {
+        let Some((incoming, fresh)) = self.opening.iter_mut().find(|(i, _)| i.id == id) else {
+            return false;
+        };
+        if std::mem::take(fresh) && end_stream {
+            if let Some(message) = whole_message(data) {
+                incoming.message = Some(message);
+                incoming.end_stream = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Starts the handlers of the streams opened in the last batch of
+    /// events, unless they were reset in the meantime.
+    fn start_calls(&mut self) {
+        if self.opening.is_empty() {
+            return;
+        }
+        let mut opening = std::mem::take(&mut self.opening);
+        for (incoming, _) in opening.drain(..) {
+            let id = incoming.id;
+            let Some(on_stream) = self.on_stream.as_mut() else {
+                break;
+            };
+            if !self.streams.contains_key(&id) {
+                continue;
+            }
+            if let Err(reason) = on_stream(incoming) {
+                self.streams.remove(&id);
+                self.conn.reset_stream(id, reason);
+            }
+        }
+        self.opening = opening;
+    }
+
+    fn handle_events(&mut self) {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::StreamOpened {
@@ -690,8 +748,7 @@ impl Driver {
                     headers,
                     end_stream,
                 } => {
-                    let (Some(on_stream), Some(handle)) =
-                        (self.on_stream.as_mut(), self.handle.as_ref())
+                    let (Some(_), Some(handle)) = (self.on_stream.as_ref(), self.handle.as_ref())
                     else {
                         self.conn.reset_stream(stream_id, Reason::REFUSED_STREAM);
                         continue;
@@ -714,10 +771,10 @@ impl Driver {
                         cancelled: cancel_rx,
                         handle: handle.clone(),
                     };
-                    if let Err(reason) = on_stream(incoming) {
-                        self.streams.remove(&stream_id);
-                        self.conn.reset_stream(stream_id, reason);
-                    }
+                    // Its handler starts once this batch of events is
+                    // handled (`start_calls`), so a DATA frame with its
+                    // whole request can join it first.
+                    self.opening.push((incoming, !end_stream));
                 }
                 Event::Headers {
                     stream_id,
@@ -738,6 +795,9 @@ impl Driver {
                     data,
                     end_stream,
                 } => {
+                    if self.whole_request(stream_id, &data, end_stream) {
+                        continue;
+                    }
                     let len = data.len();
                     if !self.deliver(stream_id, StreamEvent::Data { data, end_stream }, false) {
                         // Nobody will read it: give the window back.
@@ -861,10 +921,61 @@ async fn write_vectored<W: AsyncWrite + Unpin>(
     .await
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// A driver loop's one timer: a `Sleep` kept across turns, and the instant
+/// it is armed for (`None`: not armed, not polled).
+///
+/// It is re-armed lazily. A wake-up wanted earlier than the armed one
+/// re-arms it; a later one leaves it armed, so it fires early, the loop
+/// finds nothing due and asks again (by then for a later instant, which
+/// costs nothing more). A fresh `Sleep` each turn, or one moved to every
+/// new deadline, registered a timer per call: the buffer-release deadline
+/// moves with each call, and a timer earlier than the runtime's next
+/// wake-up makes tokio wake its I/O driver (an eventfd write and one more
+/// `epoll_wait` per unary call on the client).
+pub(crate) struct Timer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timer {
+    /// A timer that is not armed. It allocates its `Sleep` once, here.
+    pub(crate) fn new() -> Timer {
+        // Never polled before it is armed, so this instant does not matter.
+        let sleep = tokio::time::sleep_until(Instant::now());
+        Timer {
+            sleep: Box::pin(sleep),
+            armed: None,
+        }
+    }
+
+    /// Asks for a wake-up at `at` (`None`: none needed).
+    pub(crate) fn want(&mut self, at: Option<Instant>) {
+        match (at, self.armed) {
+            (Some(at), Some(armed)) if armed <= at => {}
+            (Some(at), _) => {
+                self.sleep.as_mut().reset(at);
+                self.armed = Some(at);
+            }
+            (None, _) => {}
+        }
+    }
+
+    /// Whether [`fired`](Timer::fired) can complete.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.is_some()
+    }
+
+    /// Completes when the armed instant passes (possibly before what was
+    /// last asked: check what is due); the timer is then unarmed.
+    pub(crate) async fn fired(&mut self) {
+        self.sleep.as_mut().await;
+        self.armed = None;
+    }
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer").field("armed", &self.armed).finish()
     }
 }
 
@@ -890,6 +1001,7 @@ mod tests {
             pending_opens: Vec::new(),
             finishing: Vec::new(),
             stop_receiving: Vec::new(),
+            opening: Vec::new(),
             on_stream: None,
             shared: Arc::new(Shared::default()),
             age: None,

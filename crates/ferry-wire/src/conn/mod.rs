@@ -372,6 +372,13 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// The event [`poll_event`](Connection::poll_event) would return next,
+    /// left in place (a runtime that handles two events together, such as
+    /// a request's headers and its one DATA frame).
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
+    }
+
     /// True while the runtime should read from the socket: the connection is
     /// not closed and fewer than [`Config::max_pending_control_frames`]
     /// control frames wait to be written (a peer that does not read our

@@ -44,7 +44,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::driver::{Command, Handle, OnStream, Shared, StreamEvent};
+use crate::driver::{Command, Handle, OnStream, Shared, StreamEvent, Timer};
 use crate::events::EventSender;
 
 pub(crate) use config::NativeConfig;
@@ -291,6 +291,7 @@ impl Driver {
         self.send_hello();
         let mut read_open = true;
         let mut commands_open = true;
+        let mut timer = Timer::new();
         if !inbuf.is_empty() {
             self.input(&mut inbuf);
             self.flush();
@@ -307,7 +308,7 @@ impl Driver {
                     break;
                 }
             }
-            let wake = self.next_timer();
+            timer.want(Some(self.next_timer()));
             let can_read = read_open && self.out.len() < OUT_HIGH_WATER;
             tokio::select! {
                 biased;
@@ -363,7 +364,7 @@ impl Driver {
                         }
                     }
                 }
-                () = sleep_until(wake) => self.timer(),
+                () = timer.fired(), if timer.is_armed() => self.timer(),
             }
         }
         // Write what is left (a GOAWAY saying why), then close.
@@ -511,8 +512,4 @@ impl Driver {
             }
         }
     }
-}
-
-async fn sleep_until(deadline: Instant) {
-    tokio::time::sleep_until(deadline).await
 }

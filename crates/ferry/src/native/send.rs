@@ -18,7 +18,7 @@ use super::metadata::{
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
 use crate::driver::{Answer, Command, OpenReply, StreamEvent};
 use crate::events::EventSender;
-use crate::framed::Framed;
+use crate::framed::{Framed, whole_message};
 
 impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
@@ -535,52 +535,5 @@ fn unsendable(len: usize, peer_max: usize) -> grpc::Status {
         )
     } else {
         grpc::Status::new(grpc::Code::Internal, "malformed outgoing message framing")
-    }
-}
-
-/// `data` as one gRPC-framed message, when it is exactly one (with a valid
-/// compressed flag); anything else goes through the call's decoder.
-fn whole_message(data: &Bytes) -> Option<grpc::Message> {
-    let header: [u8; 5] = data.get(..5)?.try_into().ok()?;
-    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    let whole = header[0] <= 1 && usize::try_from(len).ok()? == data.len() - 5;
-    whole.then(|| grpc::Message {
-        compressed: header[0] == 1,
-        data: data.slice(5..),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_exactly_one_framed_message_is_sliced_directly() {
-        let one = Bytes::from_static(&[1, 0, 0, 0, 3, b'a', b'b', b'c']);
-        assert_eq!(
-            whole_message(&one),
-            Some(grpc::Message {
-                compressed: true,
-                data: Bytes::from_static(b"abc"),
-            })
-        );
-        let empty = Bytes::from_static(&[0, 0, 0, 0, 0]);
-        assert_eq!(
-            whole_message(&empty).map(|m| (m.compressed, m.data.len())),
-            Some((false, 0))
-        );
-        // Short, longer than one message, a bad flag, not even a header.
-        for data in [
-            &[0, 0, 0, 0, 4, b'a', b'b', b'c'][..],
-            &[0, 0, 0, 0, 2, b'a', b'b', b'c'][..],
-            &[2, 0, 0, 0, 3, b'a', b'b', b'c'][..],
-            &[0, 0, 0][..],
-        ] {
-            assert_eq!(
-                whole_message(&Bytes::copy_from_slice(data)),
-                None,
-                "{data:?}"
-            );
-        }
     }
 }
