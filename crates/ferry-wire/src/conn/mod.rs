@@ -431,9 +431,9 @@ impl Connection {
 
     /// Frees the memory of every buffer that holds nothing: unparsed
     /// input, queued control frames, the header-block and header-list
-    /// scratch buffers, the event and send queues, and the stream table once
-    /// no stream is left. The HPACK tables stay (they are the connection's
-    /// state). Buffers in use are kept, so this is safe to call at any time;
+    /// scratch buffers, the event and send queues, the HPACK encoder's
+    /// memory of recent blocks, and the stream table once no stream is
+    /// left. The HPACK tables stay (they are the connection's state). Buffers in use are kept, so this is safe to call at any time;
     /// a runtime calls it when a connection goes quiet, so an idle
     /// connection holds almost nothing, and the next frames allocate again.
     pub fn release_buffers(&mut self) {
@@ -445,6 +445,7 @@ impl Connection {
             self.control = BytesMut::new();
         }
         self.block_buf = BytesMut::new();
+        self.encoder.release_buffers();
         if self.decoded.is_empty() {
             self.decoded = Vec::new();
         }

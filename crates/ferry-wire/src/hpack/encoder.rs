@@ -44,6 +44,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::DEFAULT_TABLE_SIZE;
 use super::codec::{self, Indexing};
+use super::memo::Memo;
 use super::table::{self, EncoderTable, Entry};
 use crate::HeaderField;
 
@@ -71,6 +72,8 @@ pub struct Encoder {
     huffman: bool,
     /// Scratch space for the block being encoded.
     buf: Vec<u8>,
+    /// Codes of recent blocks' indexed fields (see `memo.rs`).
+    memo: Memo,
 }
 
 /// Size changes since the last block: the smallest and the final size
@@ -104,6 +107,7 @@ impl Encoder {
             pending: None,
             huffman: true,
             buf: Vec::new(),
+            memo: Memo::default(),
         };
         encoder.set_max_table_size(DEFAULT_TABLE_SIZE);
         encoder
@@ -141,6 +145,14 @@ impl Encoder {
         self.table.size()
     }
 
+    /// Frees the scratch buffer and the memory of recent blocks (the
+    /// dynamic table stays: it is the connection's state), for an idle
+    /// connection. The next blocks encode as usual.
+    pub fn release_buffers(&mut self) {
+        self.buf = Vec::new();
+        self.memo.clear();
+    }
+
     /// Encodes one header block (appends to `dst`).
     pub fn encode<'a, I: IntoIterator<Item = &'a HeaderField>>(
         &mut self,
@@ -159,10 +171,29 @@ impl Encoder {
             codec::encode_int(last, 5, 0x20, &mut buf);
             self.table.set_max_size(last);
         }
-        for field in fields {
+        let mut fields = fields.into_iter().peekable();
+        let generation = self.table.generation();
+        self.memo.begin(fields.peek().copied(), generation);
+        let mut len = 0;
+        let mut changed = false;
+        for (index, field) in fields.enumerate() {
+            len += 1;
+            if !changed && self.table.generation() != generation {
+                // An insertion in this block moved every dynamic index.
+                changed = true;
+                self.memo.stop_replaying();
+            }
+            if self.memo.replay(index, field, &mut buf) {
+                continue;
+            }
             let indexing = self.policy(field);
-            self.encode_field(field, indexing, &mut buf);
+            let start = buf.len();
+            let indexed = self.encode_field(field, indexing, &mut buf);
+            self.memo
+                .record(index, field, indexed.then(|| &buf[start..]));
         }
+        let unchanged = self.table.generation() == generation;
+        self.memo.finish(len, unchanged.then_some(generation));
         dst.extend_from_slice(&buf);
         if buf.capacity() <= BUF_KEEP {
             self.buf = buf;
@@ -197,8 +228,8 @@ impl Encoder {
     }
 
     /// Encodes one field: indexed if it is in a table (unless `Never`), else
-    /// as a literal with `indexing`.
-    fn encode_field(&mut self, field: &HeaderField, indexing: Indexing, dst: &mut Vec<u8>) {
+    /// as a literal with `indexing`. True when it went out as an index.
+    fn encode_field(&mut self, field: &HeaderField, indexing: Indexing, dst: &mut Vec<u8>) -> bool {
         let (name, value): (&[u8], &[u8]) = (&field.name, &field.value);
         let in_static = table::static_lookup(name, value);
         let use_dynamic = self.table.len() > 0;
@@ -206,14 +237,14 @@ impl Encoder {
         if indexing != Indexing::Never {
             if let Some(m) = in_static.filter(|m| m.full) {
                 codec::encode_int(m.index, 7, 0x80, dst);
-                return;
+                return true;
             }
             if use_dynamic {
                 let hash = table::hash_field(name, value);
                 field_hash = Some(hash);
                 if let Some(index) = self.table.find_field(hash, name, value) {
                     codec::encode_int(index, 7, 0x80, dst);
-                    return;
+                    return true;
                 }
             }
         }
@@ -244,6 +275,7 @@ impl Encoder {
             self.table
                 .insert(compact(name, value), field_hash, name_hash);
         }
+        false
     }
 }
 
@@ -450,6 +482,40 @@ mod tests {
         }
     }
 
+    /// Repeated blocks replay remembered codes (the same bytes, which still
+    /// decode), and a block that changes the table makes the next ones look
+    /// their fields up again: after a new `:path` is inserted, every dynamic
+    /// index of the request has moved by one.
+    #[test]
+    fn repeated_blocks_reuse_their_codes_until_the_table_changes() {
+        let mut e = Encoder::new();
+        let mut d = Decoder::new(DEFAULT_TABLE_SIZE);
+        let mut send = |list: &[HeaderField]| {
+            let block = encode(&mut e, list);
+            let mut out = Vec::new();
+            d.decode(&block, &mut out).unwrap();
+            assert_eq!(out, list);
+            block
+        };
+        let request = grpc_request();
+        let trailers = fields(&[("grpc-status", "0")]);
+        send(&request);
+        send(&trailers);
+        let warm = send(&request);
+        let warm_trailers = send(&trailers);
+        for _ in 0..3 {
+            assert_eq!(send(&request), warm);
+            assert_eq!(send(&trailers), warm_trailers);
+        }
+        let mut other = request.clone();
+        let path = other.iter().position(|f| &f.name[..] == b":path").unwrap();
+        other[path] = HeaderField::from_static(":path", "/pkg.Svc/Other");
+        send(&other);
+        let moved = send(&request);
+        assert_ne!(moved, warm);
+        assert_eq!(send(&request), moved);
+    }
+
     #[test]
     fn grpc_request_is_one_byte_per_field_when_warm() {
         let mut e = Encoder::new();
@@ -610,6 +676,22 @@ mod tests {
         }
     }
 
+    /// Fields from a small set, so blocks share first fields and
+    /// indices (what the memory of recent blocks keys on).
+    fn common_field() -> impl Strategy<Value = HeaderField> {
+        proptest::sample::select(vec![
+            (":method", "POST"),
+            (":path", "/a.B/C"),
+            (":path", "/a.B/D"),
+            (":status", "200"),
+            ("grpc-status", "0"),
+            ("x-custom", "1"),
+            ("x-custom", "2"),
+            ("grpc-timeout", "1S"),
+        ])
+        .prop_map(|(name, value)| HeaderField::from_static(name, value))
+    }
+
     fn field_strategy() -> impl Strategy<Value = HeaderField> {
         let names = prop_oneof![
             Just(Bytes::from_static(b":path")),
@@ -638,6 +720,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        /// Blocks that repeat (a pool of three, in any order, with table
+        /// size changes between them) encode to exactly the bytes an
+        /// encoder without the memory of recent blocks writes.
+        #[test]
+        fn remembered_codes_change_no_byte(
+            pool in proptest::collection::vec(proptest::collection::vec(
+                prop_oneof![3 => common_field(), 1 => field_strategy()], 0..10), 4),
+            order in proptest::collection::vec((0usize..4, proptest::option::of(0usize..5000)), 1..24),
+        ) {
+            let mut e = Encoder::new();
+            let mut fresh = Encoder::new();
+            for (i, new_size) in order {
+                if let Some(size) = new_size.filter(|_| i == 0) {
+                    e.set_max_table_size(size);
+                    fresh.set_max_table_size(size);
+                }
+                fresh.release_buffers();
+                prop_assert_eq!(encode(&mut e, &pool[i]), encode(&mut fresh, &pool[i]));
+            }
+        }
+
         #[test]
         fn round_trip_sequences(
             blocks in proptest::collection::vec(

@@ -28,6 +28,7 @@ mod decoder;
 mod encoder;
 mod huffman;
 mod huffman_table;
+mod memo;
 mod table;
 
 pub use decoder::{DEFAULT_MAX_FIELDS, DEFAULT_MAX_LIST_SIZE, Decoder, DecoderError};

@@ -411,6 +411,9 @@ pub(crate) struct EncoderTable {
     /// `(field hash, name hash)` per entry, newest first, like `table`.
     hashes: VecDeque<(u64, u64)>,
     inserted: u64,
+    /// Changes with every insertion and size change: an index found at one
+    /// generation is right while the generation stays.
+    generation: u64,
     by_field: HashIndex,
     by_name: HashIndex,
 }
@@ -421,6 +424,7 @@ impl EncoderTable {
             table: DynamicTable::new(max_size),
             hashes: VecDeque::new(),
             inserted: 0,
+            generation: 0,
             by_field: HashIndex::default(),
             by_name: HashIndex::default(),
         }
@@ -463,8 +467,14 @@ impl EncoderTable {
         (e.name == name).then_some(STATIC_LEN + 1 + pos)
     }
 
+    /// See the field: changes whenever an index could.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Inserts a field whose hashes are `field_hash` and `name_hash`.
     pub(crate) fn insert(&mut self, entry: Entry, field_hash: u64, name_hash: u64) {
+        self.generation += 1;
         let mut oldest = self.inserted - self.hashes.len() as u64;
         let (hashes, by_field, by_name) = (&mut self.hashes, &mut self.by_field, &mut self.by_name);
         let inserted = self.table.insert(entry, |_| {
@@ -481,6 +491,7 @@ impl EncoderTable {
     }
 
     pub(crate) fn set_max_size(&mut self, max_size: usize) {
+        self.generation += 1;
         let mut oldest = self.inserted - self.hashes.len() as u64;
         let (hashes, by_field, by_name) = (&mut self.hashes, &mut self.by_field, &mut self.by_name);
         self.table.set_max_size(max_size, |_| {
