@@ -42,7 +42,7 @@ impl Driver {
                 ready,
             } => self.data(id, data.into_bytes(), end_stream, ready),
             Command::Trailers { id, trailers } => self.trailers(id, &trailers),
-            Command::Respond { id, answer } => self.respond(id, *answer),
+            Command::Respond { id, mut answer } => self.respond(id, &mut answer),
             Command::Reset { id, reason } => self.reset(id, reason),
             Command::Release { id, n } => self.release(id, n),
             Command::Expect { .. } | Command::StopReceiving { .. } => {}
@@ -302,7 +302,7 @@ impl Driver {
 
     /// Server: a whole unary answer as one RESPONSE frame carrying the
     /// response metadata, the message, END_STREAM and the OK status.
-    pub(super) fn respond(&mut self, id: StreamId, mut answer: Answer) {
+    pub(super) fn respond(&mut self, id: StreamId, answer: &mut Answer) {
         let id = id.as_u32();
         let peer_max = self.peer.max_body as usize;
         let kind = self.kind_out();
@@ -322,7 +322,7 @@ impl Driver {
         call.sent_end = true;
         if !call.one_way {
             let mut meta = call.pending_meta.take().unwrap_or_default();
-            answer_meta(&answer, &mut meta);
+            answer_meta(answer, &mut meta);
             let mut flags = Flags::MESSAGE | Flags::END_STREAM;
             if message.compressed {
                 flags = flags | Flags::COMPRESSED;
