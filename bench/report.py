@@ -187,6 +187,20 @@ def table(rows, command, quick):
         add(f"| {name} | " + " | ".join(fmt(R.lat('s2-latency', peer, client, q), 1, ' µs') for q in ("p50", "p90", "p99", "p99.9"))
             + f" | {fmt(R.rate('s2-latency', peer, client))} | {fmt(R.server_cpu('s2-latency', peer, client), 1, ' µs')} |")
     add("")
+    # Every peer's latency is measured back to back at the start of a round:
+    # the ratio within a round shows how much of the spread is the machine.
+    def p50(peer, client, rnd):
+        return [r["latency_us"]["p50"] for r in rows if r["scenario"] == "s2-latency" and r["peer"] == peer
+                and r.get("client", "ferry") == client and r.get("round", 1) == rnd and r.get("latency_us")]
+    s2_rounds = []
+    for rnd in sorted({r.get("round", 1) for r in rows if r["scenario"] == "s2-latency"}):
+        a, b = p50("ferry", "ferry", rnd), p50("tonic", "tonic", rnd)
+        if a and b:
+            s2_rounds.append(a[0] / b[0])
+    if s2_rounds:
+        add("Ferry → Ferry ÷ tonic → tonic p50 within each round (the two measured seconds apart): "
+            + ", ".join(f"{x:.2f}×" for x in s2_rounds) + ". The target below uses the ratio of the medians.")
+        add("")
 
     add("### Scenario 3: streaming throughput (MB/s of message payload)")
     add("")

@@ -182,14 +182,24 @@ for round in $(seq "$rounds"); do
     record "$out/tcp.json" "{\"scenario\": \"s3-tcp-$size\", \"peer\": \"tcp\", \"round\": $round, \"client\": \"tcp\"}"
     kill -KILL "$spid"; wait "$spid" 2>/dev/null || true; spid=""
   done
+  # Scenario 2 first, every peer's latency back to back (seconds apart, not
+  # minutes), so the machine's drift during a round touches all of them alike.
+  want 2 && for peer in "${peer_list[@]}"; do
+    start_server "$peer"
+    measure s2-latency "$peer" "$round" ferry --call unary --size 100
+    if [ "$peer" = tonic ]; then
+      # tonic's own client against its own server, for stack-to-stack ratios.
+      measure s2-latency "$peer" "$round" tonic --call unary --size 100
+    fi
+    stop_server
+  done
   for peer in "${peer_list[@]}"; do
-    want 1 || want 2 || want 3 || want 4 || want 5 || { want 7 && [ "$peer" = ferry ]; } || continue
+    want 1 || want 3 || want 4 || want 5 || { want 7 && [ "$peer" = ferry ]; } || continue
     start_server "$peer"
     if want 1; then measure_h2load "$peer" "$round"; fi
     if want 1 || want 5; then
       measure s1-unary "$peer" "$round" ferry --call unary --size 100 --connections 50 --concurrency 1000
     fi
-    if want 2; then measure s2-latency "$peer" "$round" ferry --call unary --size 100; fi
     if want 3; then
       for s in "${streams[@]}"; do
         read -r name call size n <<<"$s"
@@ -203,7 +213,6 @@ for round in $(seq "$rounds"); do
         ;;
       tonic)
         # tonic's own client against its own server, for stack-to-stack ratios.
-        if want 2; then measure s2-latency "$peer" "$round" tonic --call unary --size 100; fi
         if want 3; then
           for s in "${streams[@]}"; do
             read -r name call size n <<<"$s"
