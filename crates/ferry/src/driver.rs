@@ -33,7 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_wire::conn::{Connection, Event, OpenError, OutBuf, Role};
-use ferry_wire::grpc::{self, Metadata, RequestError, RequestHead, ResponseHead, Trailers};
+use ferry_wire::grpc::{
+    self, Metadata, RequestError, RequestHead, ResponseHead, ResponseStart, Trailers,
+};
 use ferry_wire::{ConnectionError, HeaderField, IdMap, Reason, StreamError, StreamId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -717,6 +719,52 @@ impl Driver {
         false
     }
 
+    /// Client: a response whose headers (`headers`), one DATA frame with
+    /// exactly one message, and trailers are the next events of the stream
+    /// `id`, in this batch (the usual unary answer): the three as one
+    /// `Reply` event, decoded here as the call would have (anything
+    /// unusual, such as a head that does not decode, goes the usual way and
+    /// is reported there), and the DATA and trailers events taken.
+    fn whole_reply(&mut self, id: StreamId, headers: &[HeaderField]) -> Option<Reply> {
+        if self.conn.role() != Role::Client {
+            return None;
+        }
+        let reply = {
+            let mut next = self.conn.peek_events();
+            let (
+                Some(Event::Data {
+                    stream_id: data_id,
+                    data,
+                    end_stream: false,
+                }),
+                Some(Event::Trailers {
+                    stream_id: trailers_id,
+                    trailers,
+                }),
+            ) = (next.next(), next.next())
+            else {
+                return None;
+            };
+            if *data_id != id || *trailers_id != id {
+                return None;
+            }
+            whole_message(data)?;
+            let Ok(ResponseStart::Headers(head)) = ResponseStart::decode(headers, false) else {
+                return None;
+            };
+            let (status, trailers) = Trailers::decode(trailers).into_parts();
+            Reply {
+                head,
+                message: data.clone(),
+                status,
+                trailers,
+            }
+        };
+        self.conn.poll_event();
+        self.conn.poll_event();
+        Some(reply)
+    }
+
     /// Starts the handlers of the streams opened in the last batch of
     /// events, unless they were reset in the meantime.
     fn start_calls(&mut self) {
@@ -781,6 +829,12 @@ impl Driver {
                     headers,
                     end_stream,
                 } => {
+                    if !end_stream {
+                        if let Some(reply) = self.whole_reply(stream_id, &headers) {
+                            self.deliver(stream_id, StreamEvent::Reply(Box::new(reply)), true);
+                            continue;
+                        }
+                    }
                     self.deliver(
                         stream_id,
                         StreamEvent::Headers {

@@ -372,11 +372,12 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// The event [`poll_event`](Connection::poll_event) would return next,
-    /// left in place (a runtime that handles two events together, such as
-    /// a request's headers and its one DATA frame).
-    pub fn peek_event(&self) -> Option<&Event> {
-        self.events.front()
+    /// The events [`poll_event`](Connection::poll_event) would return
+    /// next, in order, left in place (for a runtime that handles a few
+    /// events together, such as a response's headers, its one DATA frame
+    /// and its trailers).
+    pub fn peek_events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter()
     }
 
     /// True while the runtime should read from the socket: the connection is
