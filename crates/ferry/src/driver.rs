@@ -209,10 +209,10 @@ pub(crate) struct Incoming {
     pub(crate) start: RequestStart,
     pub(crate) end_stream: bool,
     /// The whole request, when it arrived with the head and the end (a
-    /// native REQUEST frame with its one message and END_STREAM; HTTP/2
-    /// HEADERS followed, in the same read, by one DATA frame holding
-    /// exactly one message and END_STREAM): handed over here, not as
-    /// events, and `end_stream` is set.
+    /// native REQUEST frame with its one message and END_STREAM; over
+    /// HTTP/2, HEADERS and, in the same batch of events, a first DATA frame
+    /// holding exactly one message and END_STREAM): handed over here, not
+    /// as events, and `end_stream` is set.
     pub(crate) message: Option<grpc::Message>,
     pub(crate) events: EventReceiver,
     /// Fires when the peer cancels the stream or the connection ends.

@@ -152,15 +152,35 @@ impl Connection {
     {
         let limit = self.config.stream_send_buffer;
         let stream = self.sendable(stream_id)?;
-        let mut parts = parts.into_iter().peekable();
-        while let Some(data) = parts.next() {
-            let last = parts.peek().is_none();
+        let mut queued = false;
+        for data in parts {
+            if data.is_empty() {
+                continue;
+            }
             stream.queued_bytes += data.len();
             stream.queue.push_back(Outgoing::Data {
                 data,
-                end_stream: last && end_stream,
-                joined: !last,
+                end_stream: false,
+                joined: true,
             });
+            queued = true;
+        }
+        match stream.queue.back_mut() {
+            Some(Outgoing::Data {
+                end_stream: end,
+                joined,
+                ..
+            }) if queued => {
+                *joined = false;
+                *end = end_stream;
+            }
+            // Nothing to send but the end: an empty DATA frame carries it.
+            _ if end_stream => stream.queue.push_back(Outgoing::Data {
+                data: Bytes::new(),
+                end_stream: true,
+                joined: false,
+            }),
+            _ => {}
         }
         if stream.queued_bytes >= limit {
             stream.writer_waiting = true;

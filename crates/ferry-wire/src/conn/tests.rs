@@ -705,6 +705,43 @@ fn pieces_of_a_message_share_a_frame() {
     assert_eq!(sent, [head, big].concat());
 }
 
+/// An empty `send_data` without the end queues nothing that could block
+/// what follows; with the end, it is an empty DATA frame with END_STREAM.
+#[test]
+fn empty_data_neither_blocks_nor_is_lost() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(now);
+    let id = c.open_stream(&req(), false).unwrap();
+    exchange(&mut c, &mut s, now);
+    while s.poll_event().is_some() {}
+    s.send_headers(id, &resp(), false).unwrap();
+    s.send_data(id, Bytes::new(), false).unwrap();
+    s.send_data(id, Bytes::from_static(b"x"), false).unwrap();
+    s.send_data_parts(id, [Bytes::new(), Bytes::new()], false)
+        .unwrap();
+    s.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")])
+        .unwrap();
+    let sent = frames(&take_output(&mut s, now));
+    let kinds: Vec<_> = sent
+        .iter()
+        .map(|f| match f {
+            Frame::Headers(h) => format!("headers end={}", h.end_stream),
+            Frame::Data(d) => format!("data {} end={}", d.payload.len(), d.end_stream),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["headers end=false", "data 1 end=false", "headers end=true"]
+    );
+    c.send_data(id, Bytes::new(), true).unwrap();
+    let sent = frames(&take_output(&mut c, now));
+    assert!(
+        matches!(&sent[..], [Frame::Data(d)] if d.payload.is_empty() && d.end_stream),
+        "{sent:?}"
+    );
+}
+
 /// A connection that has gone quiet gives its buffers back, and works as
 /// before afterwards.
 #[test]
