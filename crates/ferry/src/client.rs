@@ -707,6 +707,11 @@ impl Channel {
             guard.finished = recv.is_done();
             response
         };
+        if setup.deadline.is_none() && setup.cancel.is_none() {
+            // Awaited in place: wrapping it would move the call's future
+            // (several hundred bytes) twice more before its first poll.
+            return call.await;
+        }
         with_deadline(setup.deadline, setup.cancel.as_ref(), call).await
     }
 
