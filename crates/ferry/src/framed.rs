@@ -33,12 +33,6 @@ impl Framed {
     }
 }
 
-impl From<Bytes> for Framed {
-    fn from(bytes: Bytes) -> Framed {
-        Framed::One(bytes)
-    }
-}
-
 impl IntoIterator for Framed {
     type Item = Bytes;
     type IntoIter = Pieces;
