@@ -69,6 +69,11 @@ impl<'a> EncodeBuf<'a> {
         }
     }
 
+    /// Bytes kept by reference so far.
+    pub(crate) fn shared_len(&self) -> usize {
+        self.shared_len
+    }
+
     /// Bytes written so far, copied or shared.
     pub fn len(&self) -> usize {
         self.buf.len() + self.shared_len

@@ -115,13 +115,14 @@ pub(crate) fn frame_message(
     let len = if share {
         let mut dst = EncodeBuf::sharing(buf, shared);
         encode(&mut dst)?;
+        *last_shared = dst.shared_len();
         dst.len() - PREFIX
     } else {
         shared.clear();
+        *last_shared = 0;
         encode(&mut EncodeBuf::copying(buf))?;
         buf.len() - PREFIX
     };
-    *last_shared = shared.iter().map(|(_, bytes)| bytes.len()).sum();
     if may_compress && len >= min_size {
         scratch.clear();
         scratch.extend_from_slice(&[0; PREFIX]);

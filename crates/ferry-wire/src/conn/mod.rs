@@ -434,9 +434,10 @@ impl Connection {
     /// input, queued control frames, the header-block and header-list
     /// scratch buffers, the event and send queues, the HPACK encoder's
     /// memory of recent blocks, and the stream table once no stream is
-    /// left. The HPACK tables stay (they are the connection's state). Buffers in use are kept, so this is safe to call at any time;
-    /// a runtime calls it when a connection goes quiet, so an idle
-    /// connection holds almost nothing, and the next frames allocate again.
+    /// left. The HPACK tables stay (they are the connection's state).
+    /// Buffers in use are kept, so this is safe to call at any time; a
+    /// runtime calls it when a connection goes quiet, so an idle connection
+    /// holds almost nothing, and the next frames allocate again.
     pub fn release_buffers(&mut self) {
         if self.inbuf.is_empty() {
             self.inbuf = BytesMut::new();

@@ -175,12 +175,10 @@ impl Encoder {
         let generation = self.table.generation();
         self.memo.begin(fields.peek().copied(), generation);
         let mut len = 0;
-        let mut changed = false;
         for (index, field) in fields.enumerate() {
-            len += 1;
-            if !changed && self.table.generation() != generation {
+            len = index + 1;
+            if self.table.generation() != generation {
                 // An insertion in this block moved every dynamic index.
-                changed = true;
                 self.memo.stop_replaying();
             }
             if self.memo.replay(index, field, &mut buf) {
@@ -720,8 +718,7 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        /// Blocks that repeat (a pool of three, in any order, with table
+        /// Blocks that repeat (a pool of four, in any order, with table
         /// size changes between them) encode to exactly the bytes an
         /// encoder without the memory of recent blocks writes.
         #[test]

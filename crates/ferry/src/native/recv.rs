@@ -488,9 +488,14 @@ fn framed(frame: &Frame) -> Bytes {
 /// The gRPC message prefix of a frame's body (a frame's body length
 /// always fits the prefix's 32 bits: the frame header's does too).
 fn prefix(frame: &Frame) -> [u8; grpc::MESSAGE_HEADER_LEN] {
-    let len = u32::try_from(frame.body.len()).unwrap_or(u32::MAX);
-    let [a, b, c, d] = len.to_be_bytes();
-    [u8::from(frame.has(Flags::COMPRESSED)), a, b, c, d]
+    let compressed = frame.has(Flags::COMPRESSED);
+    grpc::message_header(compressed, frame.body.len()).unwrap_or([
+        u8::from(compressed),
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+    ])
 }
 
 /// Hands a REQUEST frame's message (and end) to its server call.
