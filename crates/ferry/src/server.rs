@@ -29,9 +29,10 @@ use ferry_wire::grpc::{self, CONTENT_TYPE_GRPC, Metadata, RequestHead, ResponseH
 use ferry_wire::{HeaderField, Reason};
 use futures_core::Stream;
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -255,34 +256,58 @@ impl ResponseSink {
     }
 }
 
-/// Takes the single request of a unary or server-streaming call; when
-/// there is not exactly one, the call is answered here and `None` returned.
-async fn single_request<C: Codec>(
-    call: ServerCall,
-    codec: &C,
-) -> Option<(Request<C::Decode>, ResponseSink)> {
-    if let Some(message) = call.whole {
-        // Arrived whole: decoded here, without a request stream.
+/// The single request of a unary or server-streaming call, as far as it
+/// can be taken without waiting.
+enum Single<M> {
+    /// Decoded from the whole request that came with the head.
+    Ready(Request<M>, ResponseSink),
+    /// The whole request did not decode; the call has been answered.
+    Answered,
+    /// The request is to be read from the request stream.
+    Streamed(ServerCall),
+}
+
+impl ServerCall {
+    /// Decodes the whole request, when it came with the head.
+    fn take_single<C: Codec>(self, codec: &C) -> Single<C::Decode> {
         let ServerCall {
             head,
             mut recv,
+            whole,
             sink,
             deadline,
-            ..
-        } = call;
+        } = self;
+        let Some(message) = whole else {
+            return Single::Streamed(ServerCall {
+                head,
+                recv,
+                whole: None,
+                sink,
+                deadline,
+            });
+        };
         let compressed = message.compressed;
-        return match recv.whole(message).and_then(|bytes| codec.decode(bytes)) {
-            Ok(message) => Some((
+        match recv.whole(message).and_then(|bytes| codec.decode(bytes)) {
+            Ok(message) => Single::Ready(
                 Request::from_parts(head.into_metadata(), message, deadline)
                     .with_arrived_compressed(compressed),
                 sink,
-            )),
+            ),
             Err(status) => {
                 sink.finish(status.framework());
-                None
+                Single::Answered
             }
-        };
+        }
     }
+}
+
+/// Reads the single request of a unary or server-streaming call from its
+/// request stream; when there is not exactly one, the call is answered
+/// here and `None` returned.
+async fn streamed_request<C: Codec>(
+    call: ServerCall,
+    codec: &C,
+) -> Option<(Request<C::Decode>, ResponseSink)> {
     let Parts {
         metadata,
         mut requests,
@@ -315,23 +340,41 @@ async fn one_request<T>(requests: &mut Streaming<T>) -> Result<(T, bool), Status
 }
 
 /// Runs a unary handler: one request in, one response out.
-pub async fn unary<C, F, Fut>(call: ServerCall, codec: C, handler: F)
+///
+/// A request that came whole with its head is decoded before this returns,
+/// and the future then holds little more than the handler's own; one that
+/// is still arriving is read in a boxed future of its own.
+pub fn unary<C, F, Fut>(call: ServerCall, codec: C, handler: F) -> impl Future<Output = ()>
 where
     C: Codec,
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
-    let Some((request, sink)) = single_request(call, &codec).await else {
-        return;
-    };
-    let result = handler(request).await;
-    respond_one(sink, &codec, result).await;
+    match call.take_single(&codec) {
+        Single::Ready(request, sink) => Either::Left(async move {
+            let result = handler(request).await;
+            respond_one(sink, &codec, result);
+        }),
+        Single::Answered => Either::Right(Either::Left(std::future::ready(()))),
+        Single::Streamed(call) => Either::Right(Either::Right(Box::pin(async move {
+            let Some((request, sink)) = streamed_request(call, &codec).await else {
+                return;
+            };
+            let result = handler(request).await;
+            respond_one(sink, &codec, result);
+        }))),
+    }
 }
 
 /// Runs a server-streaming handler: one request in, a stream out. The
 /// stream yields messages, or [`Outbound`](crate::Outbound)s to send one
-/// message uncompressed on a compressed call.
-pub async fn server_streaming<C, F, Fut, S, M>(call: ServerCall, codec: C, handler: F)
+/// message uncompressed on a compressed call. The request is taken as by
+/// [`unary`].
+pub fn server_streaming<C, F, Fut, S, M>(
+    call: ServerCall,
+    codec: C,
+    handler: F,
+) -> impl Future<Output = ()>
 where
     C: Codec,
     F: FnOnce(Request<C::Decode>) -> Fut,
@@ -339,11 +382,20 @@ where
     S: Stream<Item = Result<M, Status>> + Send,
     M: IntoOutbound<C::Encode>,
 {
-    let Some((request, sink)) = single_request(call, &codec).await else {
-        return;
-    };
-    let result = handler(request).await;
-    respond_stream(sink, &codec, result).await;
+    match call.take_single(&codec) {
+        Single::Ready(request, sink) => Either::Left(async move {
+            let result = handler(request).await;
+            respond_stream(sink, &codec, result).await;
+        }),
+        Single::Answered => Either::Right(Either::Left(std::future::ready(()))),
+        Single::Streamed(call) => Either::Right(Either::Right(Box::pin(async move {
+            let Some((request, sink)) = streamed_request(call, &codec).await else {
+                return;
+            };
+            let result = handler(request).await;
+            respond_stream(sink, &codec, result).await;
+        }))),
+    }
 }
 
 /// Runs a client-streaming handler: a stream in, one response out.
@@ -360,7 +412,7 @@ where
         sink,
     } = call.split(decoder(&codec));
     let result = handler(Request::from_parts(metadata, requests, deadline)).await;
-    respond_one(sink, &codec, result).await;
+    respond_one(sink, &codec, result);
 }
 
 /// Runs a bidirectional-streaming handler: a stream in, a stream out (of
@@ -384,7 +436,7 @@ where
     respond_stream(sink, &codec, result).await;
 }
 
-async fn respond_one<C: Codec>(
+fn respond_one<C: Codec>(
     mut sink: ResponseSink,
     codec: &C,
     result: Result<Response<C::Encode>, Status>,
@@ -870,13 +922,12 @@ impl Server {
                 return Err(Reason::REFUSED_STREAM);
             };
             let inner = inner.clone();
-            // Boxed: the call's future is large (routing, deadline and the
-            // handler's state), and the runtime moves a spawned future
-            // several times before it first runs; a box moves as a pointer.
-            tokio::spawn(Box::pin(async move {
+            // Not boxed: the call's future is small (see `run_call`), and
+            // a box would be one more allocation per call.
+            tokio::spawn(async move {
                 run_call(&inner, incoming).await;
                 drop(permit);
-            }));
+            });
             Ok(())
         })
     }
@@ -946,7 +997,43 @@ async fn accept(listener: &Listener) -> io::Result<Accepted> {
 
 /// One call: checks the request head, routes it, runs the handler until it
 /// finishes, the client cancels, or the deadline passes.
+///
+/// Everything up to the handler is done without awaiting unless an
+/// interceptor or a service's concurrency limit is in the way (that part is
+/// boxed), so this future, spawned once per call, stays small.
 async fn run_call(inner: &Inner, incoming: Incoming) {
+    let Admitted {
+        handler,
+        turn: _turn,
+        mut cancelled,
+        deadline,
+    } = match admission(inner, incoming) {
+        Admission::Ready(admitted) => admitted,
+        Admission::Waiting(admitted) => match admitted.await {
+            Some(admitted) => admitted,
+            None => return,
+        },
+        Admission::Refused => return,
+    };
+    let expired = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    // Dropping the handler drops its response sink, whose guard resets the
+    // stream with CANCEL: the client gave up or its deadline passed.
+    tokio::select! {
+        () = handler => {}
+        _ = &mut cancelled => {}
+        () = expired => {}
+    }
+}
+
+/// Decodes and checks a new stream's request head and sets up its request
+/// stream and response sink; `None` when the call was refused here (reset,
+/// or answered with an error).
+fn open_call(inner: &Inner, incoming: Incoming) -> Option<(ServerCall, oneshot::Receiver<()>)> {
     let Incoming {
         id,
         start,
@@ -971,9 +1058,10 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
                     end_stream: true,
                 }),
             };
-            return;
+            return None;
         }
     };
+    let deadline = head.timeout().map(|t| Instant::now() + t);
     let mut recv = RecvStream::new(
         id,
         handle.clone(),
@@ -992,63 +1080,25 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         });
     send.encoding = compression::pick(inner.send_compressed, &client_accepts);
     send.min_compress_size = inner.min_compress_size;
-    let mut sink = ResponseSink {
+    let sink = ResponseSink {
         extra: Metadata::new(),
         accept: inner.accept_compressed,
         client_accepts,
         send,
-        guard: StreamGuard::new(id, handle.clone()),
+        guard: StreamGuard::new(id, handle),
         headers_sent: false,
-        deadline: head.timeout().map(|t| Instant::now() + t),
+        deadline,
     };
     match inner
         .accept_compressed
         .recv_encoding(head.encoding().map(str::as_bytes))
     {
         Ok(encoding) => recv.encoding = encoding,
-        Err(e) => return sink.finish(Status::from(e.to_status())),
-    }
-    let mut head = head;
-    if !inner.interceptors.is_empty() {
-        let info = CallInfo {
-            side: CallSide::Server,
-            path: head.path().to_owned(),
-            metadata: std::mem::take(head.metadata_mut()),
-            response_metadata: Metadata::new(),
-        };
-        match interceptor::run(&inner.interceptors, info).await {
-            Ok(info) => {
-                *head.metadata_mut() = info.metadata;
-                sink.extra = info.response_metadata;
-            }
-            Err(status) => return sink.finish(status),
+        Err(e) => {
+            sink.finish(Status::from(e.to_status()));
+            return None;
         }
     }
-    let deadline = head.timeout().map(|t| Instant::now() + t);
-    let implementation = head
-        .metadata()
-        .get(IMPLEMENTATION_KEY)
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let Route { service, limit } = match inner
-        .routes
-        .route(head.service(), implementation.as_deref())
-    {
-        Ok(route) => route,
-        Err(status) => return sink.finish(status.framework()),
-    };
-    let mut cancelled = cancelled;
-    // Held while the handler runs: the service's concurrency limit.
-    let _turn = match limit {
-        None => None,
-        Some(limit) => tokio::select! {
-            turn = limit.acquire(deadline) => match turn {
-                Ok(permit) => Some(permit),
-                Err(status) => return sink.finish(status.framework()),
-            },
-            _ = &mut cancelled => return,
-        },
-    };
     let call = ServerCall {
         head,
         recv,
@@ -1056,18 +1106,123 @@ async fn run_call(inner: &Inner, incoming: Incoming) {
         sink,
         deadline,
     };
-    let handler = service.call(call);
-    let expired = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
+    Some((call, cancelled))
+}
+
+/// A call on its way to its handler.
+enum Admission<'a> {
+    /// Nothing to wait for: the handler is made.
+    Ready(Admitted),
+    /// Interceptors or the service's concurrency limit are in the way.
+    Waiting(Pin<Box<dyn Future<Output = Option<Admitted>> + Send + 'a>>),
+    /// Refused or answered already.
+    Refused,
+}
+
+/// A call whose handler may run.
+struct Admitted {
+    handler: BoxFuture<()>,
+    /// Held while the handler runs: the service's concurrency limit.
+    turn: Option<OwnedSemaphorePermit>,
+    /// Fires when the peer cancels the call.
+    cancelled: oneshot::Receiver<()>,
+    deadline: Option<Instant>,
+}
+
+/// Opens and routes a call, without awaiting unless something in between
+/// waits. (Kept out of `run_call` so the call itself, moved into its
+/// handler here, takes no room in the future spawned for every call.)
+fn admission(inner: &Inner, incoming: Incoming) -> Admission<'_> {
+    let Some((call, cancelled)) = open_call(inner, incoming) else {
+        return Admission::Refused;
+    };
+    if !inner.interceptors.is_empty() {
+        return Admission::Waiting(Box::pin(admit(inner, call, None, cancelled)));
+    }
+    match route_call(inner, &call.head) {
+        Ok(Route {
+            service,
+            limit: None,
+        }) => Admission::Ready(Admitted {
+            deadline: call.deadline,
+            handler: service.call(call),
+            turn: None,
+            cancelled,
+        }),
+        Ok(route) => Admission::Waiting(Box::pin(admit(inner, call, Some(route), cancelled))),
+        Err(status) => {
+            call.sink.finish(status.framework());
+            Admission::Refused
+        }
+    }
+}
+
+/// The service (and implementation) a call's head names.
+fn route_call(inner: &Inner, head: &RequestHead) -> Result<Route, Status> {
+    let implementation = head
+        .metadata()
+        .get(IMPLEMENTATION_KEY)
+        .and_then(|v| v.as_str());
+    inner.routes.route(head.service(), implementation)
+}
+
+/// The part of a call's admission that waits: the interceptors (when
+/// `route` is `None`, the call is routed after them, as they may change
+/// its metadata), then the service's concurrency limit. `None` when the
+/// call was answered or cancelled on the way.
+async fn admit(
+    inner: &Inner,
+    call: ServerCall,
+    route: Option<Route>,
+    mut cancelled: oneshot::Receiver<()>,
+) -> Option<Admitted> {
+    let mut call = call;
+    let route = match route {
+        Some(route) => route,
+        None => {
+            let info = CallInfo {
+                side: CallSide::Server,
+                path: call.head.path().to_owned(),
+                metadata: std::mem::take(call.head.metadata_mut()),
+                response_metadata: Metadata::new(),
+            };
+            match interceptor::run(&inner.interceptors, info).await {
+                Ok(info) => {
+                    *call.head.metadata_mut() = info.metadata;
+                    call.sink.extra = info.response_metadata;
+                }
+                Err(status) => {
+                    call.sink.finish(status);
+                    return None;
+                }
+            }
+            match route_call(inner, &call.head) {
+                Ok(route) => route,
+                Err(status) => {
+                    call.sink.finish(status.framework());
+                    return None;
+                }
+            }
         }
     };
-    // Dropping the handler drops its response sink, whose guard resets the
-    // stream with CANCEL: the client gave up or its deadline passed.
-    tokio::select! {
-        () = handler => {}
-        _ = &mut cancelled => {}
-        () = expired => {}
-    }
+    let Route { service, limit } = route;
+    let turn = match limit {
+        None => None,
+        Some(limit) => tokio::select! {
+            turn = limit.acquire(call.deadline) => match turn {
+                Ok(permit) => Some(permit),
+                Err(status) => {
+                    call.sink.finish(status.framework());
+                    return None;
+                }
+            },
+            _ = &mut cancelled => return None,
+        },
+    };
+    Some(Admitted {
+        deadline: call.deadline,
+        handler: service.call(call),
+        turn,
+        cancelled,
+    })
 }
