@@ -120,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
                 {
                     let _ = server
                         .conn
-                        .send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")]);
+                        .send_trailers(id, &[HeaderField::from_static("grpc-status", "0")]);
                 }
             }
             5 => {

@@ -117,10 +117,7 @@ fn unary(c: &mut Criterion) {
                         .send_data(stream_id, payload.clone(), false)
                         .expect("data");
                     server
-                        .send_trailers(
-                            stream_id,
-                            vec![HeaderField::from_static("grpc-status", "0")],
-                        )
+                        .send_trailers(stream_id, &[HeaderField::from_static("grpc-status", "0")])
                         .expect("trailers");
                 }
             }

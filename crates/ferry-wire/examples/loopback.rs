@@ -114,7 +114,8 @@ fn serve(mut sock: TcpStream) -> io::Result<()> {
                         encode_message(false, text.as_bytes(), &mut body).expect("small message");
                         let _ = conn.send_headers(stream_id, &ResponseHead::new().encode(), false);
                         let _ = conn.send_data(stream_id, body.freeze(), false);
-                        let _ = conn.send_trailers(stream_id, Trailers::new(Status::ok()).encode());
+                        let _ =
+                            conn.send_trailers(stream_id, &Trailers::new(Status::ok()).encode());
                     }
                     Err(status) => {
                         let fields = Trailers::new(status).encode_trailers_only(CONTENT_TYPE_GRPC);

@@ -781,6 +781,17 @@ impl SendStream {
         )
     }
 
+    /// [`frame`](SendStream::frame) for the stream's last message.
+    pub(crate) fn frame_last(
+        &mut self,
+        compress: bool,
+        size_hint: Option<usize>,
+        encode: impl FnOnce(&mut EncodeBuf<'_>) -> Result<(), Status>,
+    ) -> Result<Framed, Status> {
+        self.bufs.set_last();
+        self.frame(compress, size_hint, encode)
+    }
+
     /// Queues one framed message, then waits until the stream can take
     /// more (backpressure). An error means the stream is gone; the
     /// receiving half says why.

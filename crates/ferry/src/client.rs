@@ -892,7 +892,7 @@ impl Channel {
             encoding,
             true,
             self.inner.min_compress_size,
-            &mut FrameBufs::default(),
+            &mut FrameBufs::last(),
             false,
             codec.encoded_len(message),
             |buf| codec.encode(message, buf),

@@ -306,6 +306,7 @@ where
         finishing: Vec::new(),
         stop_receiving: Vec::new(),
         opening: Vec::new(),
+        fields: Vec::new(),
         on_stream,
         shared,
         age: max_age.map(|a| (Instant::now() + a.max_age, Some(a.grace))),
@@ -329,6 +330,8 @@ struct Driver {
     /// Server: calls opened by the events being handled, and whether
     /// nothing of their body has arrived yet (see `whole_request`).
     opening: Vec<(Incoming, bool)>,
+    /// Server: a response's header fields, kept between responses.
+    fields: Vec<HeaderField>,
     on_stream: Option<OnStream>,
     shared: Arc<Shared>,
     /// Next max-age step: the instant, and the grace period still to come
@@ -534,6 +537,7 @@ impl Driver {
 
     /// Frees the driver's own tables while no stream is open.
     fn release_tables(&mut self) {
+        self.fields = Vec::new();
         if self.streams.capacity() > 0 {
             self.streams = IdMap::default();
         }
@@ -632,7 +636,7 @@ impl Driver {
                 }
             }
             Command::Trailers { id, trailers } => {
-                let _ = self.conn.send_trailers(id, trailers);
+                let _ = self.conn.send_trailers(id, &trailers);
                 self.finished_sending(id);
             }
             Command::Respond { id, answer } => {
@@ -643,11 +647,16 @@ impl Driver {
                 } = *answer;
                 let mut trailers = Trailers::new(grpc::Status::ok());
                 *trailers.metadata_mut() = metadata;
-                if self.conn.send_headers(id, &head.encode(), false).is_ok()
+                self.fields.clear();
+                head.encode_into(&mut self.fields);
+                if self.conn.send_headers(id, &self.fields, false).is_ok()
                     && self.conn.send_data_parts(id, message, false).is_ok()
                 {
-                    let _ = self.conn.send_trailers(id, trailers.encode());
+                    self.fields.clear();
+                    trailers.encode_into(&mut self.fields);
+                    let _ = self.conn.send_trailers(id, &self.fields);
                 }
+                self.fields.clear();
                 self.finished_sending(id);
             }
             Command::Reset { id, reason } => {
@@ -1056,6 +1065,7 @@ mod tests {
             finishing: Vec::new(),
             stop_receiving: Vec::new(),
             opening: Vec::new(),
+            fields: Vec::new(),
             on_stream: None,
             shared: Arc::new(Shared::default()),
             age: None,

@@ -72,6 +72,25 @@ pub(crate) struct FrameBufs {
     /// Bytes the previous message shared: a stream's messages tend to be
     /// alike, so that much of the next one's size hint is not reserved.
     last_shared: usize,
+    /// No message follows: the buffer is handed over whole rather than
+    /// split off for reuse (splitting a buffer costs an allocation the
+    /// first time, repaid only by the messages after it).
+    last: bool,
+}
+
+impl FrameBufs {
+    /// Buffers for one message and no more.
+    pub(crate) fn last() -> FrameBufs {
+        FrameBufs {
+            last: true,
+            ..FrameBufs::default()
+        }
+    }
+
+    /// The next message framed is the last.
+    pub(crate) fn set_last(&mut self) {
+        self.last = true;
+    }
 }
 
 /// Encodes one message behind its 5-byte prefix. The message is encoded in
@@ -98,7 +117,15 @@ pub(crate) fn frame_message(
         scratch,
         shared,
         last_shared,
+        last,
     } = bufs;
+    let hand_over = |buf: &mut BytesMut| {
+        if *last {
+            std::mem::take(buf).freeze()
+        } else {
+            buf.split().freeze()
+        }
+    };
     let may_compress =
         compress && !encoding.is_identity() && size_hint.is_none_or(|len| len >= min_size);
     let share = share && !may_compress;
@@ -133,13 +160,13 @@ pub(crate) fn frame_message(
             let header =
                 grpc::message_header(true, compressed).map_err(|e| Status::from(e.to_status()))?;
             scratch[..PREFIX].copy_from_slice(&header);
-            return Ok(Framed::One(scratch.split().freeze()));
+            return Ok(Framed::One(hand_over(scratch)));
         }
     }
     let header = grpc::message_header(false, len).map_err(|e| Status::from(e.to_status()))?;
     buf[..PREFIX].copy_from_slice(&header);
     if shared.is_empty() {
-        return Ok(Framed::One(buf.split().freeze()));
+        return Ok(Framed::One(hand_over(buf)));
     }
     // Copied runs and shared pieces, in the order they were written.
     let mut pieces = Vec::with_capacity(2 * shared.len() + 1);

@@ -258,6 +258,9 @@ impl ResponseSink {
 
 /// The single request of a unary or server-streaming call, as far as it
 /// can be taken without waiting.
+// Matched as soon as it is made, never stored: boxing the call would cost
+// the streamed path an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Single<M> {
     /// Decoded from the whole request that came with the head.
     Ready(Request<M>, ResponseSink),
@@ -446,9 +449,11 @@ fn respond_one<C: Codec>(
             let trailers = std::mem::take(response.trailers_mut());
             sink.choose_compression(response.compression());
             let (metadata, message) = response.into_parts();
-            match sink.send.frame(true, codec.encoded_len(&message), |buf| {
-                codec.encode(&message, buf)
-            }) {
+            match sink
+                .send
+                .frame_last(true, codec.encoded_len(&message), |buf| {
+                    codec.encode(&message, buf)
+                }) {
                 Ok(data) => sink.respond(metadata, data, trailers),
                 Err(status) => {
                     sink.send_headers(metadata);
@@ -921,13 +926,9 @@ impl Server {
                 // the client may retry it elsewhere.
                 return Err(Reason::REFUSED_STREAM);
             };
-            let inner = inner.clone();
             // Not boxed: the call's future is small (see `run_call`), and
             // a box would be one more allocation per call.
-            tokio::spawn(async move {
-                run_call(&inner, incoming).await;
-                drop(permit);
-            });
+            tokio::spawn(call_task(inner.clone(), incoming, permit));
             Ok(())
         })
     }
@@ -992,6 +993,20 @@ async fn accept(listener: &Listener) -> io::Result<Accepted> {
     match listener {
         Listener::Tcp(l) => l.accept().await.map(|(s, _)| Accepted::Tcp(s)),
         Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+    }
+}
+
+/// The task of one call; `permit` is its place under the server's limit.
+// Not an `async fn`, which would hold its arguments twice (see `Driver::run`).
+#[allow(clippy::manual_async_fn)]
+fn call_task(
+    inner: Arc<Inner>,
+    incoming: Incoming,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        run_call(&inner, incoming).await;
+        drop(permit);
     }
 }
 
@@ -1225,4 +1240,62 @@ async fn admit(
         turn,
         cancelled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BytesCodec;
+
+    /// glibc's malloc serves blocks up to 1,032 bytes from a per-thread
+    /// cache; a larger one takes its slow path (and may first consolidate
+    /// every free small block). The task spawned for each call and a unary
+    /// handler's future stay under that with room for the handler's own
+    /// state: they were 2,120 and 2,704 bytes, when malloc and free took a
+    /// sixth of the server's time (BENCHMARKS.md, 2026-11-22).
+    #[test]
+    fn the_futures_made_for_each_call_fit_mallocs_thread_cache() {
+        let server = Server::builder().build();
+        let incoming = || {
+            let (tx, _) = tokio::sync::mpsc::unbounded_channel();
+            let (_, events) = crate::events::channel();
+            let (_, cancelled) = oneshot::channel();
+            let headers = [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", "/a.B/C"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ];
+            Incoming {
+                id: ferry_wire::StreamId::new(1),
+                start: RequestStart::Headers(
+                    headers
+                        .iter()
+                        .map(|(name, value)| HeaderField::from_static(name, value))
+                        .collect(),
+                ),
+                end_stream: true,
+                message: Some(grpc::Message {
+                    compressed: false,
+                    data: Bytes::from_static(b"hello"),
+                }),
+                events,
+                cancelled,
+                handle: Handle::new(tx, Arc::default()),
+            }
+        };
+        let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let task = call_task(server.inner.clone(), incoming(), permit);
+        let task_size = std::mem::size_of_val(&task);
+        // Plus tokio's task header and trailer (about 140 bytes).
+        assert!(task_size <= 640, "call task {task_size} bytes");
+
+        let (call, _) = open_call(&server.inner, incoming()).unwrap();
+        let handler = unary(call, BytesCodec, |request: Request<Bytes>| async move {
+            Ok(Response::new(request.into_inner()))
+        });
+        let handler_size = std::mem::size_of_val(&handler);
+        assert!(handler_size <= 640, "unary handler {handler_size} bytes");
+    }
 }

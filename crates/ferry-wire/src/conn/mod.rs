@@ -245,6 +245,9 @@ pub struct Connection {
     last_ping_recv: Option<Instant>,
     ping_strikes: u32,
     idle_since: Option<Instant>,
+    /// `idle_since` was set from a clock that may be stale (see
+    /// `remove_stream`).
+    idle_restart: bool,
     /// The latest time the runtime has passed in (input, timers, output):
     /// when a stream ends without an input of its own (our trailers were
     /// written), the connection is idle from then.
@@ -335,6 +338,7 @@ impl Connection {
             last_ping_recv: None,
             ping_strikes: 0,
             idle_since: Some(now),
+            idle_restart: false,
             clock: now,
             buckets,
             config,
@@ -527,9 +531,18 @@ impl Connection {
         .min()
     }
 
+    /// Moves the clock to `now` (it never goes back), restarting the idle
+    /// clock if the last stream ended since it last moved.
+    pub(super) fn tick(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+        if std::mem::take(&mut self.idle_restart) && self.idle_since.is_some() {
+            self.idle_since = Some(self.clock);
+        }
+    }
+
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.clock = self.clock.max(now);
+        self.tick(now);
         if self.closed {
             return;
         }
@@ -757,7 +770,12 @@ impl Connection {
             self.queue_window_update(StreamId::ZERO, increment);
         }
         if self.streams.is_empty() {
+            // `clock` is as old as the last input or transmit, and the
+            // application may end a stream long after that (a handler that
+            // ran for seconds): the next `transmit`, which knows the time,
+            // restarts the idle clock from then.
             self.idle_since = Some(self.clock);
+            self.idle_restart = true;
         }
         self.check_drained();
         Some(stream)

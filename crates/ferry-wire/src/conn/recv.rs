@@ -161,7 +161,7 @@ impl Connection {
     /// Processes what was appended to [`recv_buffer`](Connection::recv_buffer),
     /// exactly as [`handle_input`](Connection::handle_input) does for a slice.
     pub fn handle_received(&mut self, now: Instant) {
-        self.clock = self.clock.max(now);
+        self.tick(now);
         if self.closed {
             self.inbuf.clear();
             return;

@@ -22,6 +22,12 @@ use crate::{HeaderField, Reason, StreamId};
 /// (one message).
 const NEXT_MESSAGE_ROOM: u32 = 1 << 20;
 
+/// The most DATA `send_data_parts` writes at once, skipping the stream
+/// queue, when nothing of the stream waits: a payload this small is
+/// copied into the write buffer either way (see
+/// [`OutBuf::min_by_reference`](super::OutBuf::min_by_reference)).
+const WRITE_THROUGH_MAX: usize = super::out_buf::DEFAULT_MIN_BY_REFERENCE;
+
 impl Connection {
     /// Client: opens a stream by sending its request headers. Nothing is
     /// sent on error, so the call may go to another connection.
@@ -150,13 +156,39 @@ impl Connection {
     where
         I: IntoIterator<Item = Bytes>,
     {
+        let max_frame = self.remote.max_frame_size as usize;
+        let conn_window = self.conn_send.available() as usize;
         let limit = self.config.stream_send_buffer;
         let stream = self.sendable(stream_id)?;
-        let mut queued = false;
-        for data in parts {
-            if data.is_empty() {
-                continue;
+        let mut parts = parts.into_iter().filter(|data| !data.is_empty());
+        let first = parts.next();
+        let second = parts.next();
+        let len = first.as_ref().map_or(0, Bytes::len);
+        if second.is_none()
+            && stream.queue.is_empty()
+            && (len > 0 || end_stream)
+            && len <= WRITE_THROUGH_MAX.min(max_frame).min(conn_window)
+            && len <= stream.send.available() as usize
+        {
+            // Nothing of this stream waits and the windows take it all: one
+            // DATA frame now, behind the stream's headers, without a turn
+            // in the queue (a unary response's only message, usually).
+            stream.send.consume(len as u32);
+            if end_stream {
+                stream.end_queued = true;
+                stream.state = stream.state.send_end();
             }
+            self.conn_send.consume(len as u32);
+            frame::Data::encode_unpadded_head(stream_id, len, end_stream, &mut self.control);
+            if let Some(data) = first {
+                self.control.extend_from_slice(&data);
+            }
+            self.peer_pings_justified();
+            self.remove_if_closed(stream_id);
+            return Ok(());
+        }
+        let mut queued = false;
+        for data in first.into_iter().chain(second).chain(parts) {
             stream.queued_bytes += data.len();
             stream.queue.push_back(Outgoing::Data {
                 data,
@@ -190,17 +222,34 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues trailers, which end our side of the stream after the queued
-    /// data.
+    /// Sends trailers, which end our side of the stream after the queued
+    /// data: at once when none is queued, else queued behind it.
     pub fn send_trailers(
         &mut self,
         stream_id: StreamId,
-        trailers: Vec<HeaderField>,
+        trailers: &[HeaderField],
     ) -> Result<(), SendError> {
         let stream = self.sendable(stream_id)?;
         stream.end_queued = true;
-        stream.queue.push_back(Outgoing::Trailers(trailers));
-        self.schedule(stream_id);
+        if !stream.queue.is_empty() {
+            stream
+                .queue
+                .push_back(Outgoing::Trailers(trailers.to_vec()));
+            self.schedule(stream_id);
+            return Ok(());
+        }
+        stream.state = stream.state.send_end();
+        write_headers(
+            &mut self.encoder,
+            &mut self.block_buf,
+            self.remote.max_frame_size,
+            stream_id,
+            trailers,
+            true,
+            &mut self.control,
+        );
+        self.peer_pings_justified();
+        self.remove_if_closed(stream_id);
         Ok(())
     }
 
@@ -362,7 +411,7 @@ impl Connection {
     }
 
     fn transmit(&mut self, now: Instant, dst: &mut impl Sink) -> usize {
-        self.clock = self.clock.max(now);
+        self.tick(now);
         let start = dst.written();
         self.flush_control(dst);
         if !self.closed && self.inbuf.len() >= crate::frame::HEADER_LEN {

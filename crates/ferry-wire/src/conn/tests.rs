@@ -3,7 +3,7 @@
 //!
 //! Compiled only under `#[cfg(test)]` (see `mod tests` in `mod.rs`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -610,7 +610,7 @@ fn vectored_output_is_byte_for_byte_the_copied_output() {
         s.send_headers(id, &resp(), false).unwrap();
         s.send_data(id, small.clone(), false).unwrap();
         s.send_data(id, big.clone(), false).unwrap();
-        s.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")])
+        s.send_trailers(id, &[HeaderField::from_static("grpc-status", "0")])
             .unwrap();
         let mut bytes = Vec::new();
         let mut referenced = 0;
@@ -719,7 +719,7 @@ fn empty_data_neither_blocks_nor_is_lost() {
     s.send_data(id, Bytes::from_static(b"x"), false).unwrap();
     s.send_data_parts(id, [Bytes::new(), Bytes::new()], false)
         .unwrap();
-    s.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")])
+    s.send_trailers(id, &[HeaderField::from_static("grpc-status", "0")])
         .unwrap();
     let sent = frames(&take_output(&mut s, now));
     let kinds: Vec<_> = sent
@@ -757,7 +757,7 @@ fn release_buffers_frees_an_idle_connection_and_keeps_it_working() {
         }
     }
     s.send_headers(id, &resp(), false).unwrap();
-    s.send_trailers(id, vec![HeaderField::from_static("grpc-status", "0")])
+    s.send_trailers(id, &[HeaderField::from_static("grpc-status", "0")])
         .unwrap();
     exchange(&mut c, &mut s, now);
     while c.poll_event().is_some() {}
@@ -870,4 +870,100 @@ fn prepare_read_makes_no_room_for_an_unchecked_frame() {
     assert!(limit <= 1 << 20);
     s.handle_received(now);
     assert!(s.is_closed());
+}
+
+/// The idle clock starts when the last stream ends, even when the
+/// application ends it outside `transmit` and long after the connection
+/// last heard the time (a runtime handles commands after sleeping, and
+/// calls `poll_transmit` only then): a call that ran longer than the idle
+/// timeout must not find its connection expired the moment it ends.
+#[test]
+fn a_stream_ended_by_the_application_starts_the_idle_clock_now() {
+    let idle = Duration::from_secs(10);
+    let start = Instant::now();
+    let (mut c, mut s) = pair_with(
+        Config {
+            idle_timeout: Some(idle),
+            ..Config::default()
+        },
+        start,
+    );
+    let body = Bytes::from_static(b"\0\0\0\0\x01x");
+    for (i, ending) in ["data", "trailers", "trailers-only"]
+        .into_iter()
+        .enumerate()
+    {
+        let t0 = start + Duration::from_secs(100 * i as u64);
+        let id = c.open_stream(&req(), false).unwrap();
+        c.send_data(id, body.clone(), true).unwrap();
+        exchange(&mut c, &mut s, t0);
+        while s.poll_event().is_some() {}
+        // The handler runs 25 s; nothing reaches the connection meanwhile.
+        let t1 = t0 + Duration::from_secs(25);
+        match ending {
+            "data" => {
+                s.send_headers(id, &resp(), false).unwrap();
+                s.send_data(id, body.clone(), true).unwrap();
+            }
+            "trailers" => {
+                s.send_headers(id, &resp(), false).unwrap();
+                s.send_data(id, body.clone(), false).unwrap();
+                s.send_trailers(id, &[HeaderField::from_static("grpc-status", "0")])
+                    .unwrap();
+            }
+            _ => s.send_headers(id, &resp(), true).unwrap(),
+        }
+        take_output(&mut s, t1);
+        assert_eq!(s.open_streams(), 0, "{ending}");
+        assert_eq!(s.poll_timeout(), Some(t1 + idle), "{ending}");
+    }
+}
+
+/// A small DATA frame goes out at once only when nothing of its stream
+/// waits and the window takes all of it: otherwise it queues behind, in
+/// order, within the window.
+#[test]
+fn small_data_jumps_no_queue_and_no_window() {
+    let now = Instant::now();
+    let cfg = Config {
+        adaptive_window: false,
+        initial_stream_window: 100,
+        ..Config::default()
+    };
+    let (mut c, mut s) = pair_with(cfg, now);
+    let id = c.open_stream(&req(), true).unwrap();
+    exchange(&mut c, &mut s, now);
+    while s.poll_event().is_some() {}
+    // The DATA payloads in `out`, and whether the last one ends the stream.
+    let data = |out: &[u8]| -> (Vec<u8>, bool) {
+        let mut payload = Vec::new();
+        let mut end = false;
+        for f in frames(out) {
+            if let Frame::Data(d) = f {
+                payload.extend_from_slice(&d.payload);
+                end = d.end_stream;
+            }
+        }
+        (payload, end)
+    };
+    s.send_headers(id, &resp(), false).unwrap();
+    // 60 bytes fit the window of 100 and go out at once; 50 more do not
+    // fit what is left: queued, 40 sent now; 5 more wait behind them.
+    s.send_data(id, Bytes::from(vec![1u8; 60]), false).unwrap();
+    s.send_data(id, Bytes::from(vec![2u8; 50]), false).unwrap();
+    s.send_data(id, Bytes::from(vec![3u8; 5]), true).unwrap();
+    let (payload, end) = data(&take_output(&mut s, now));
+    assert_eq!(payload, [vec![1u8; 60], vec![2u8; 40]].concat());
+    assert!(!end);
+    // The client opens the window again: the rest follows, in order.
+    let mut input = BytesMut::new();
+    Frame::WindowUpdate(frame::WindowUpdate {
+        stream_id: id,
+        increment: 100,
+    })
+    .encode(&mut input);
+    s.handle_input(&input, now);
+    let (payload, end) = data(&take_output(&mut s, now));
+    assert_eq!(payload, [vec![2u8; 10], vec![3u8; 5]].concat());
+    assert!(end, "the last frame ends the stream");
 }

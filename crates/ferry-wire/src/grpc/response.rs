@@ -113,6 +113,13 @@ impl ResponseHead {
     /// order).
     pub fn encode(&self) -> Vec<HeaderField> {
         let mut fields = Vec::with_capacity(4 + self.metadata.len());
+        self.encode_into(&mut fields);
+        fields
+    }
+
+    /// [`encode`](ResponseHead::encode), appending to `fields` (a buffer
+    /// kept for the next block saves allocating one per response).
+    pub fn encode_into(&self, fields: &mut Vec<HeaderField>) {
         fields.push(STATUS_200);
         if let Some(encoding) = &self.encoding {
             fields.push(field("grpc-encoding", encoding.clone()));
@@ -121,8 +128,7 @@ impl ResponseHead {
             fields.push(field("grpc-accept-encoding", accept.clone()));
         }
         fields.push(field("content-type", self.content_type.clone()));
-        self.metadata.encode(&mut fields);
-        fields
+        self.metadata.encode(fields);
     }
 }
 
@@ -194,7 +200,8 @@ impl Trailers {
         fields
     }
 
-    fn encode_into(&self, fields: &mut Vec<HeaderField>) {
+    /// [`encode`](Trailers::encode), appending to `fields`.
+    pub fn encode_into(&self, fields: &mut Vec<HeaderField>) {
         encode_status(&self.status, fields);
         self.metadata.encode(fields);
     }

@@ -76,7 +76,7 @@ fn pump<'a>(
                 if n > 0 {
                     c.send_data(id, chunk, false).unwrap();
                 }
-                c.send_trailers(id, trailers()).unwrap();
+                c.send_trailers(id, &trailers()).unwrap();
             }
         } else if n > 0 {
             c.send_data(id, body(id, dir, half.out_sent, n), false)
@@ -433,7 +433,7 @@ fn goaway_refuses_exactly_the_streams_above_last_stream_id() {
         pair.server
             .send_data(*id, Bytes::from_static(b"reply"), false)
             .unwrap();
-        pair.server.send_trailers(*id, trailers()).unwrap();
+        pair.server.send_trailers(*id, &trailers()).unwrap();
     }
     pair.run();
     let events = pair.events(Side::Client);
@@ -464,7 +464,7 @@ fn goaway_refusing_every_stream_reports_refusals_before_closing() {
     let first = pair.client.open_stream(&request("/t.S/M"), true).unwrap();
     pair.run();
     pair.server.send_headers(first, &response(), false).unwrap();
-    pair.server.send_trailers(first, trailers()).unwrap();
+    pair.server.send_trailers(first, &trailers()).unwrap();
     pair.run();
     pair.events(Side::Server);
     pair.events(Side::Client);
@@ -533,7 +533,7 @@ fn two_step_graceful_shutdown_drains_in_flight_streams() {
     assert!(!pair.server.is_closed(), "streams are still open");
     for id in [first, raced] {
         pair.server.send_headers(id, &response(), false).unwrap();
-        pair.server.send_trailers(id, trailers()).unwrap();
+        pair.server.send_trailers(id, &trailers()).unwrap();
     }
     pair.run();
     for side in [Side::Client, Side::Server] {
@@ -562,7 +562,7 @@ fn idle_timeout_counts_from_the_end_of_the_last_stream() {
     // The handler runs for 25 s; the client sends nothing meanwhile.
     pair.advance(Duration::from_secs(25));
     pair.server.send_headers(id, &response(), false).unwrap();
-    pair.server.send_trailers(id, trailers()).unwrap();
+    pair.server.send_trailers(id, &trailers()).unwrap();
     pair.run();
     assert_eq!(pair.server.open_streams(), 0);
     let goaway_at = |pair: &Pair| {
@@ -648,7 +648,7 @@ fn partial_messages_on_many_streams_do_not_exhaust_the_connection_window() {
             pair.server
                 .send_data(stream_id, Bytes::from(vec![1u8; message]), false)
                 .unwrap();
-            pair.server.send_trailers(stream_id, trailers()).unwrap();
+            pair.server.send_trailers(stream_id, &trailers()).unwrap();
             opened += 1;
         }
     }
