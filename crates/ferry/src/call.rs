@@ -154,6 +154,9 @@ pub(crate) struct RecvStream {
     outcome_taken: bool,
     /// The compressed flag of the last message handed out.
     pub(crate) last_compressed: bool,
+    /// A message that arrived whole (a unary reply, or a request handed
+    /// over with its head), handed out before anything in the decoder.
+    whole: Option<grpc::Message>,
 }
 
 impl fmt::Debug for RecvStream {
@@ -198,6 +201,7 @@ impl RecvStream {
             },
             outcome_taken: false,
             last_compressed: false,
+            whole: None,
         }
     }
 
@@ -213,6 +217,12 @@ impl RecvStream {
             return Poll::Ready(Ok(None));
         }
         loop {
+            if let Some(message) = self.whole.take() {
+                return Poll::Ready(match self.open_whole(message) {
+                    Ok(data) => Ok(Some(data)),
+                    Err(status) => Err(self.fail(status)),
+                });
+            }
             match self.decoder.next_message() {
                 Ok(Some(msg)) => {
                     self.release_consumed();
@@ -282,14 +292,7 @@ impl RecvStream {
     /// Queues a whole request (see [`whole`](RecvStream::whole)) for
     /// `poll_message`, for a handler that reads the request as a stream.
     pub(crate) fn push_whole(&mut self, message: grpc::Message) {
-        let mut framed = BytesMut::new();
-        if grpc::encode_message(message.compressed, &message.data, &mut framed).is_err() {
-            self.outcome = Some(Status::resource_exhausted("request message too large"));
-            self.ended = true;
-            return;
-        }
-        self.pushed += framed.len() as u64;
-        self.decoder.push(framed.freeze());
+        self.whole = Some(message);
     }
 
     /// A whole request handed over with its head (no events follow):
@@ -297,6 +300,12 @@ impl RecvStream {
     /// `poll_message` does with a message from the stream.
     pub(crate) fn whole(&mut self, message: grpc::Message) -> Result<Bytes, Status> {
         self.ended = true;
+        self.open_whole(message)
+    }
+
+    /// A message that arrived whole: checked against the receive limit (as
+    /// the decoder checks a prefix), then opened.
+    fn open_whole(&mut self, message: grpc::Message) -> Result<Bytes, Status> {
         let len = message.data.len();
         if len > self.max_message_size {
             let error = grpc::DecodeError::TooLarge {
@@ -400,8 +409,7 @@ impl RecvStream {
                     // Refused by its encoding: that status stands.
                     return;
                 }
-                self.pushed += message.len() as u64;
-                self.decoder.push(message);
+                self.whole = Some(message);
                 self.ended = true;
                 self.outcome = Some(Status::from_wire(status, trailers));
             }

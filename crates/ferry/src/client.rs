@@ -60,6 +60,10 @@ enum Target {
 struct Endpoint {
     target: Target,
     authority: String,
+    /// `authority` as every request sends it: one buffer, shared from the
+    /// first request on, so a request's copy is a reference count rather
+    /// than an allocation.
+    authority_value: Bytes,
     scheme: Scheme,
     /// Speak the native protocol instead of gRPC over HTTP/2.
     native: bool,
@@ -77,6 +81,7 @@ impl Endpoint {
             return Ok(Endpoint {
                 target: Target::Unix(path.into()),
                 authority: "localhost".into(),
+                authority_value: Bytes::from_static(b"localhost"),
                 scheme: Scheme::Http,
                 native: false,
             });
@@ -110,6 +115,7 @@ impl Endpoint {
         Ok(Endpoint {
             target: Target::Tcp(host_port),
             authority: authority.to_owned(),
+            authority_value: Bytes::from(authority.to_owned()),
             scheme,
             native,
         })
@@ -588,10 +594,13 @@ impl Channel {
         encoding: Encoding,
     ) -> RequestHead {
         let endpoint = &self.inner.endpoint;
-        let mut head =
-            RequestHead::new(endpoint.scheme, endpoint.authority.clone(), path.to_owned())
-                .with_metadata(metadata.clone())
-                .with_accept_encoding(self.inner.accept_compressed.to_header_value());
+        let mut head = RequestHead::new(
+            endpoint.scheme,
+            endpoint.authority_value.clone(),
+            path.to_owned(),
+        )
+        .with_metadata(metadata.clone())
+        .with_accept_encoding(self.inner.accept_compressed.to_header_value());
         if !encoding.is_identity() {
             head = head.with_encoding(encoding.as_str());
         }

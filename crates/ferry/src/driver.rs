@@ -163,7 +163,7 @@ pub(crate) struct Answer {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) head: ResponseHead,
-    pub(crate) message: Bytes,
+    pub(crate) message: grpc::Message,
     pub(crate) status: grpc::Status,
     pub(crate) trailers: Metadata,
 }
@@ -558,6 +558,53 @@ impl Driver {
         }
     }
 
+    /// What became of a stream opened for a call: `kept` is the call's
+    /// head when the stream was refused for capacity (the call then waits).
+    fn opened(
+        &mut self,
+        opened: Result<StreamId, OpenError>,
+        kept: Option<Box<RequestHead>>,
+        body: Option<Bytes>,
+        end_stream: bool,
+        events: EventSender,
+        reply: OpenReply,
+    ) {
+        match (opened, kept) {
+            (Ok(id), _) => {
+                if !reply.send(&events, Ok(id)) {
+                    // Gave up just now: nothing of it goes out.
+                    self.conn.reset_stream(id, Reason::CANCEL);
+                    return;
+                }
+                self.streams.insert(
+                    id,
+                    StreamSlot {
+                        events,
+                        cancel: None,
+                    },
+                );
+                if let Some(body) = body {
+                    let _ = self.conn.send_data(id, body, end_stream);
+                }
+                if end_stream {
+                    self.finished_sending(id);
+                }
+            }
+            (Err(OpenError::AtCapacity), Some(head)) => {
+                self.pending_opens.push(Command::Open {
+                    head,
+                    body,
+                    end_stream,
+                    events,
+                    reply,
+                });
+            }
+            (Err(e), _) => {
+                reply.send(&events, Err(e));
+            }
+        }
+    }
+
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Open { events, .. } if events.is_abandoned() => {
@@ -569,43 +616,22 @@ impl Driver {
                 end_stream,
                 events,
                 reply,
-            } => match self
-                .conn
-                .open_stream(&head.encode(), end_stream && body.is_none())
-            {
-                Ok(id) => {
-                    if !reply.send(&events, Ok(id)) {
-                        // Gave up just now: nothing of it goes out.
-                        self.conn.reset_stream(id, Reason::CANCEL);
-                        return;
-                    }
-                    self.streams.insert(
-                        id,
-                        StreamSlot {
-                            events,
-                            cancel: None,
-                        },
-                    );
-                    if let Some(body) = body {
-                        let _ = self.conn.send_data(id, body, end_stream);
-                    }
-                    if end_stream {
-                        self.finished_sending(id);
-                    }
-                }
-                Err(OpenError::AtCapacity) => {
-                    self.pending_opens.push(Command::Open {
-                        head,
-                        body,
-                        end_stream,
-                        events,
-                        reply,
-                    });
-                }
-                Err(e) => {
-                    reply.send(&events, Err(e));
-                }
-            },
+            } => {
+                let end = end_stream && body.is_none();
+                // A call refused for capacity waits with its head; any
+                // other moves the head's values into the reused field list
+                // rather than cloning them.
+                let (opened, kept) = if self.conn.at_stream_capacity() {
+                    (self.conn.open_stream(&head.encode(), end), Some(head))
+                } else {
+                    self.fields.clear();
+                    head.into_fields(&mut self.fields);
+                    let opened = self.conn.open_stream(&self.fields, end);
+                    self.fields.clear();
+                    (opened, None)
+                };
+                self.opened(opened, kept, body, end_stream, events, reply);
+            }
             Command::Headers {
                 id,
                 headers,
@@ -757,14 +783,14 @@ impl Driver {
             if *data_id != id || *trailers_id != id {
                 return None;
             }
-            whole_message(data)?;
+            let message = whole_message(data)?;
             let Ok(ResponseStart::Headers(head)) = ResponseStart::decode(headers, false) else {
                 return None;
             };
             let (status, trailers) = Trailers::decode(trailers).into_parts();
             Reply {
                 head,
-                message: data.clone(),
+                message,
                 status,
                 trailers,
             }

@@ -410,6 +410,13 @@ impl Connection {
         self.ping_strikes = 0;
     }
 
+    /// Client: as many streams are open as the peer allows;
+    /// [`open_stream`](Connection::open_stream) would answer
+    /// [`OpenError::AtCapacity`].
+    pub fn at_stream_capacity(&self) -> bool {
+        self.local_open >= self.remote.max_concurrent_streams
+    }
+
     /// True while the connection still tracks the stream (it is removed
     /// once both sides have ended it, or it was reset).
     pub fn has_stream(&self, stream_id: StreamId) -> bool {

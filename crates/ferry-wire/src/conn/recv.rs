@@ -50,6 +50,9 @@ fn calm(detail: &'static str) -> Error {
     Error::Connection(ConnectionError::library(Reason::ENHANCE_YOUR_CALM, detail))
 }
 
+/// Room a server's decoded request header list starts with.
+const REQUEST_FIELDS: usize = 12;
+
 impl Connection {
     /// Feeds bytes read from the socket. Complete frames are processed at
     /// once; a partial frame waits for the rest. Errors surface as events.
@@ -401,6 +404,12 @@ impl Connection {
     ) -> Result {
         let mut fields = std::mem::take(&mut self.decoded);
         fields.clear();
+        if self.role == Role::Server && fields.capacity() == 0 {
+            // A request's list (pseudo-headers, content-type, te, user
+            // agent, timeout, a little metadata) in one allocation rather
+            // than growing through 4 and 8 fields.
+            fields.reserve_exact(REQUEST_FIELDS);
+        }
         let too_large = match self.decoder.decode(&block, &mut fields) {
             Ok(()) => false,
             Err(e) if !e.is_connection_error() => true,

@@ -222,28 +222,35 @@ impl RequestHead {
     /// the other values are shared or static.
     pub fn encode(&self) -> Vec<HeaderField> {
         let mut fields = Vec::with_capacity(10 + self.metadata.len());
+        self.clone().into_fields(&mut fields);
+        fields
+    }
+
+    /// [`encode`](RequestHead::encode), appending to `fields` and moving
+    /// the values there: a value built for this request (its path, say) is
+    /// not cloned, which for a `Bytes` made from a `String` would allocate.
+    pub fn into_fields(self, fields: &mut Vec<HeaderField>) {
         fields.push(METHOD_POST);
-        fields.push(field(":scheme", self.scheme.clone()));
-        fields.push(field(":path", self.path.clone()));
+        fields.push(field(":scheme", self.scheme));
+        fields.push(field(":path", self.path));
         if !self.authority.is_empty() {
-            fields.push(field(":authority", self.authority.clone()));
+            fields.push(field(":authority", self.authority));
         }
         if let Some(timeout) = self.timeout {
             fields.push(field("grpc-timeout", Bytes::from(encode_timeout(timeout))));
         }
-        fields.push(field("content-type", self.content_type.clone()));
+        fields.push(field("content-type", self.content_type));
         fields.push(TE_TRAILERS);
-        if let Some(encoding) = &self.encoding {
-            fields.push(field("grpc-encoding", encoding.clone()));
+        if let Some(encoding) = self.encoding {
+            fields.push(field("grpc-encoding", encoding));
         }
-        if let Some(accept) = &self.accept_encoding {
-            fields.push(field("grpc-accept-encoding", accept.clone()));
+        if let Some(accept) = self.accept_encoding {
+            fields.push(field("grpc-accept-encoding", accept));
         }
-        if let Some(user_agent) = &self.user_agent {
-            fields.push(field("user-agent", user_agent.clone()));
+        if let Some(user_agent) = self.user_agent {
+            fields.push(field("user-agent", user_agent));
         }
-        self.metadata.encode(&mut fields);
-        fields
+        self.metadata.encode(fields);
     }
 
     /// Validates a received request HEADERS block.

@@ -471,7 +471,10 @@ fn whole_reply(frame: &Frame, meta: &Meta) -> Option<Reply> {
     let message = meta.status_message.clone().unwrap_or_default();
     Some(Reply {
         head,
-        message: framed(frame),
+        message: grpc::Message {
+            compressed: frame.has(Flags::COMPRESSED),
+            data: frame.body.clone(),
+        },
         status: grpc::Status::new(grpc::Code::Ok, message),
         trailers: metadata(&meta.trailers)?,
     })

@@ -760,3 +760,35 @@ async fn a_handler_past_its_deadline_ends_the_call_with_deadline_exceeded() {
     drop(sock);
     server.stop().await;
 }
+
+/// A reply that arrives whole (headers, one message and trailers at once
+/// over gRPC) is held to the client's receive limit as one read from the
+/// stream is, and the channel goes on. (Over native, the server knows the
+/// limit from the client's HELLO and refuses to send.)
+#[tokio::test]
+async fn a_whole_reply_is_held_to_the_clients_receive_limit() {
+    let server = Running::start().await;
+    for uri in [native_uri(&server), format!("http://{}", server.addr)] {
+        let channel = Channel::builder(&uri)
+            .unwrap()
+            .max_recv_message_size(1_000)
+            .connect()
+            .await
+            .unwrap();
+        let unary = path("Unary");
+        let call = |size: usize| {
+            let req = Msg {
+                payload: vec![9; size],
+                ..msg("sized")
+            };
+            channel.unary(&unary, Request::new(req), codec())
+        };
+        let reply = call(500).await.unwrap().into_inner();
+        assert_eq!(reply.payload, vec![9; 500], "{uri}");
+        let status = call(2_000).await.unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{uri}: {status:?}");
+        assert!(status.message().contains("1000"), "{uri}: {status:?}");
+        let reply = call(10).await.unwrap().into_inner();
+        assert_eq!(reply.payload, vec![9; 10], "{uri}");
+    }
+}
