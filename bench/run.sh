@@ -94,7 +94,7 @@ stop_server() {
   wait "$spid" 2>/dev/null || true
   spid=""
 }
-trap '[ -n "$spid" ] && kill -KILL "$spid" 2>/dev/null; true' EXIT
+trap '[ -n "$spid" ] && kill -KILL "$spid" 2>/dev/null; [ -n "${capped:-}" ] && rmdir "$(dirname "$capped")" 2>/dev/null; true' EXIT
 
 # CPU time (user + system, all threads) of a process, in clock ticks.
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -110,12 +110,40 @@ print(json.dumps(d))
 PY
 }
 
+# Scenario 5 at a fixed CPU budget: the load generator runs in a cgroup
+# allowed a quarter of its core (2.5 ms in every 10 ms), so that the client,
+# not the peer server, is what limits calls/s. cgroup v1's cpu controller or
+# v2's; without either (no root, say), the capped rows are skipped.
+budget_pct=25
+capped=""
+setup_budget() {
+  local v1=/sys/fs/cgroup/cpu v2=/sys/fs/cgroup
+  if [ -w "$v1" ] && mkdir -p "$v1/ferry-bench" 2>/dev/null &&
+    echo 10000 >"$v1/ferry-bench/cpu.cfs_period_us" &&
+    echo $((100 * budget_pct)) >"$v1/ferry-bench/cpu.cfs_quota_us"; then
+    capped=$v1/ferry-bench/cgroup.procs
+  elif [ -f "$v2/cgroup.controllers" ] && grep -qw cpu "$v2/cgroup.controllers" &&
+    { grep -qw cpu "$v2/cgroup.subtree_control" || echo +cpu >"$v2/cgroup.subtree_control"; } 2>/dev/null &&
+    mkdir -p "$v2/ferry-bench" 2>/dev/null &&
+    echo "$((100 * budget_pct)) 10000" >"$v2/ferry-bench/cpu.max"; then
+    capped=$v2/ferry-bench/cgroup.procs
+  else
+    echo "run.sh: no cgroup cpu controller to limit the client's CPU: scenario 5 at a fixed budget skipped" >&2
+  fi
+}
+want 5 && setup_budget
+
 # One ferry-bench measurement; server CPU is sampled over the measured window.
+# With CAPPED set (a cgroup.procs file), the load generator runs in that cgroup.
 measure() { # scenario peer round client [ferry-bench args...]
   local scenario=$1 peer=$2 round=$3 client=$4
   shift 4
-  local tmp=$out/last.json t0 t1
-  taskset -c "$client_core" "$out/ferry-bench" --target "127.0.0.1:$port" --json --no-progress \
+  local tmp=$out/last.json t0 t1 enter=()
+  if [ -n "${CAPPED:-}" ]; then
+    # Joins the cgroup, then becomes the load generator.
+    enter=(bash -c 'echo $$ >"$0" && exec "$@"' "$CAPPED")
+  fi
+  "${enter[@]}" taskset -c "$client_core" "$out/ferry-bench" --target "127.0.0.1:$port" --json --no-progress \
     --client "$client" --warmup "$warmup" --duration "$duration" "$@" >"$tmp" &
   local lg=$!
   sleep "$warmup_s"
@@ -125,7 +153,9 @@ measure() { # scenario peer round client [ferry-bench args...]
     return 0
   fi
   t1=$(cpu_ticks "$spid")
-  record "$tmp" "{\"scenario\": \"$scenario\", \"peer\": \"$peer\", \"round\": $round, \"server_cpu_s\": $(python3 -c "print(($t1 - $t0) / $hz)")}"
+  local budget=null
+  [ -n "${CAPPED:-}" ] && budget=$budget_pct
+  record "$tmp" "{\"scenario\": \"$scenario\", \"peer\": \"$peer\", \"round\": $round, \"server_cpu_s\": $(python3 -c "print(($t1 - $t0) / $hz)"), \"cpu_budget_pct\": $budget}"
   printf '  %-14s %-6s %-6s %s\n' "$scenario" "$peer" "$client" \
     "$(python3 -c "import json; d = json.load(open('$tmp')); print(f\"{d['calls_per_s']:.0f}/s {d['bytes_per_s'] / 1e6:.1f} MB/s errors={sum(d['errors'].values())}\")")"
 }
@@ -225,6 +255,13 @@ for round in $(seq "$rounds"); do
         # Scenario 5: the tonic client against the same peer as s1-unary's Ferry client.
         if want 5; then
           measure s1-unary "$peer" "$round" tonic --call unary --size 100 --connections 50 --concurrency 1000
+          # Both clients again with a quarter of their core each.
+          if [ -n "$capped" ]; then
+            for client in ferry tonic; do
+              CAPPED=$capped measure s5-budget "$peer" "$round" "$client" --call unary --size 100 \
+                --connections 50 --concurrency 1000
+            done
+          fi
         fi
         ;;
     esac
