@@ -58,16 +58,7 @@ impl Connection {
             self.ids_low_reported = true;
             self.events.push_back(Event::StreamIdsExhausted);
         }
-        write_headers(
-            &mut self.encoder,
-            &mut self.block_buf,
-            self.remote.max_frame_size,
-            id,
-            headers,
-            end_stream,
-            &mut self.control,
-        );
-        self.peer_pings_justified();
+        self.write_block(id, headers, end_stream);
         let stream = Stream {
             state: State::opened(end_stream, false),
             local: true,
@@ -115,16 +106,7 @@ impl Connection {
             stream.end_queued = true;
             stream.state = stream.state.send_end();
         }
-        write_headers(
-            &mut self.encoder,
-            &mut self.block_buf,
-            self.remote.max_frame_size,
-            stream_id,
-            headers,
-            end_stream,
-            &mut self.control,
-        );
-        self.peer_pings_justified();
+        self.write_block(stream_id, headers, end_stream);
         self.remove_if_closed(stream_id);
         Ok(())
     }
@@ -239,16 +221,7 @@ impl Connection {
             return Ok(());
         }
         stream.state = stream.state.send_end();
-        write_headers(
-            &mut self.encoder,
-            &mut self.block_buf,
-            self.remote.max_frame_size,
-            stream_id,
-            trailers,
-            true,
-            &mut self.control,
-        );
-        self.peer_pings_justified();
+        self.write_block(stream_id, trailers, true);
         self.remove_if_closed(stream_id);
         Ok(())
     }
@@ -364,6 +337,22 @@ impl Connection {
         dst.buf().extend_from_slice(&self.control);
         self.control.clear();
         self.pending_control = 0;
+    }
+
+    /// Writes a header block for `stream_id` behind the queued control
+    /// frames (headers go out in the order they are encoded: HPACK's
+    /// state depends on it). We are sending, so the peer's pings are fair.
+    fn write_block(&mut self, stream_id: StreamId, fields: &[HeaderField], end_stream: bool) {
+        write_headers(
+            &mut self.encoder,
+            &mut self.block_buf,
+            self.remote.max_frame_size,
+            stream_id,
+            fields,
+            end_stream,
+            &mut self.control,
+        );
+        self.peer_pings_justified();
     }
 
     /// Puts a stream with sendable data in the round-robin queue.
