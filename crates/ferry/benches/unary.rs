@@ -74,7 +74,9 @@ fn bench(c: &mut Criterion) {
                     join_all((0..256).map(|_| call(&channel))).await;
                 }
             });
-            start.elapsed().mul_f64(iters as f64 / (batches * 256) as f64)
+            start
+                .elapsed()
+                .mul_f64(iters as f64 / (batches * 256) as f64)
         })
     });
     group.finish();
