@@ -1,7 +1,7 @@
 //! Messages framed for the wire (the 5-byte gRPC prefix, then the
 //! message), on their way from a codec to a connection's driver.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use ferry_wire::grpc;
 
 use crate::codec::EncodeBuf;
@@ -187,13 +187,28 @@ pub(crate) fn frame_message(
 /// `data` as one gRPC-framed message, when it is exactly one (with a valid
 /// compressed flag); anything else goes through the call's decoder.
 pub(crate) fn whole_message(data: &Bytes) -> Option<grpc::Message> {
+    let compressed = whole_message_flag(data)?;
+    Some(grpc::Message {
+        compressed,
+        data: data.slice(grpc::MESSAGE_HEADER_LEN..),
+    })
+}
+
+/// [`whole_message`] of a buffer handed over: the message is the buffer
+/// itself past its prefix, not a second reference to it (which, for a
+/// buffer made from a `Vec`, would allocate).
+pub(crate) fn into_whole_message(mut data: Bytes) -> Option<grpc::Message> {
+    let compressed = whole_message_flag(&data)?;
+    data.advance(grpc::MESSAGE_HEADER_LEN);
+    Some(grpc::Message { compressed, data })
+}
+
+/// The compressed flag of `data`'s one whole message, if it is one.
+fn whole_message_flag(data: &[u8]) -> Option<bool> {
     let header: [u8; 5] = data.get(..5)?.try_into().ok()?;
     let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
     let whole = header[0] <= 1 && usize::try_from(len).ok()? == data.len() - 5;
-    whole.then(|| grpc::Message {
-        compressed: header[0] == 1,
-        data: data.slice(5..),
-    })
+    whole.then_some(header[0] == 1)
 }
 
 #[cfg(test)]
@@ -368,6 +383,19 @@ mod tests {
                 None,
                 "{data:?}"
             );
+            assert_eq!(
+                into_whole_message(Bytes::copy_from_slice(data)),
+                None,
+                "{data:?}"
+            );
         }
+        // Given away, the message is the same buffer past its prefix.
+        let given = Bytes::from(vec![0, 0, 0, 0, 3, b'x', b'y', b'z']);
+        let start = given.as_ptr();
+        let message = into_whole_message(given).unwrap();
+        assert!(!message.compressed);
+        assert_eq!(message.data, Bytes::from_static(b"xyz"));
+        assert_eq!(message.data.as_ptr(), start.wrapping_add(5));
+        assert_eq!(into_whole_message(one.clone()), whole_message(&one));
     }
 }

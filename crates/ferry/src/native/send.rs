@@ -18,7 +18,7 @@ use super::metadata::{
 use super::{Call, DRAIN_NOTICE, Drain, Driver, MESSAGE_OVERHEAD, ONE_WAY_MARK, Out, Side};
 use crate::driver::{Answer, Command, OpenReply, StreamEvent};
 use crate::events::EventSender;
-use crate::framed::{Framed, whole_message};
+use crate::framed::{Framed, into_whole_message, whole_message};
 
 impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
@@ -314,7 +314,7 @@ impl Driver {
         }
         // A RESPONSE frame's body is one buffer.
         let body = std::mem::replace(&mut answer.message, Framed::empty()).into_bytes();
-        let message = match whole_message(&body) {
+        let message = match into_whole_message(body) {
             Some(m) if m.data.len() <= peer_max => m,
             Some(m) => return self.fail_call(id, unsendable(m.data.len(), peer_max)),
             None => return self.fail_call(id, unsendable(0, peer_max)),
