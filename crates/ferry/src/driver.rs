@@ -741,7 +741,9 @@ impl Driver {
     /// or re-framing. The stream's window needs nothing back (the peer has
     /// finished sending) and the connection's was credited on arrival.
     fn whole_request(&mut self, id: StreamId, data: &Bytes, end_stream: bool) -> bool {
-        let Some((incoming, fresh)) = self.opening.iter_mut().find(|(i, _)| i.id == id) else {
+        // From the back: a request's DATA follows its HEADERS closely.
+        let Some((incoming, fresh)) = self.opening.iter_mut().rev().find(|(i, _)| i.id == id)
+        else {
             return false;
         };
         if std::mem::take(fresh) && end_stream {

@@ -205,10 +205,11 @@ pub(crate) fn into_whole_message(mut data: Bytes) -> Option<grpc::Message> {
 
 /// The compressed flag of `data`'s one whole message, if it is one.
 fn whole_message_flag(data: &[u8]) -> Option<bool> {
-    let header: [u8; 5] = data.get(..5)?.try_into().ok()?;
-    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    let whole = header[0] <= 1 && usize::try_from(len).ok()? == data.len() - 5;
-    whole.then_some(header[0] == 1)
+    const PREFIX: usize = grpc::MESSAGE_HEADER_LEN;
+    let [flag, a, b, c, d]: [u8; PREFIX] = data.get(..PREFIX)?.try_into().ok()?;
+    let len = u32::from_be_bytes([a, b, c, d]);
+    let whole = flag <= 1 && usize::try_from(len).ok()? == data.len() - PREFIX;
+    whole.then_some(flag == 1)
 }
 
 #[cfg(test)]

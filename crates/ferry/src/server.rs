@@ -1187,11 +1187,10 @@ fn route_call(inner: &Inner, head: &RequestHead) -> Result<Route, Status> {
 /// call was answered or cancelled on the way.
 async fn admit(
     inner: &Inner,
-    call: ServerCall,
+    mut call: ServerCall,
     route: Option<Route>,
     mut cancelled: oneshot::Receiver<()>,
 ) -> Option<Admitted> {
-    let mut call = call;
     let route = match route {
         Some(route) => route,
         None => {
