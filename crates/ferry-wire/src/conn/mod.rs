@@ -779,8 +779,8 @@ impl Connection {
         if self.streams.is_empty() {
             // `clock` is as old as the last input or transmit, and the
             // application may end a stream long after that (a handler that
-            // ran for seconds): the next `transmit`, which knows the time,
-            // restarts the idle clock from then.
+            // ran for seconds): the next call that passes the time in
+            // (`tick`: input, timers, transmit) restarts the idle clock.
             self.idle_since = Some(self.clock);
             self.idle_restart = true;
         }
